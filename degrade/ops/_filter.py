@@ -1,0 +1,55 @@
+"""Per-sample 2-D filtering: every sample is convolved with its own kernel in one grouped call."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from ._batch import map_groups
+
+
+def _pad_amounts(kh: int, kw: int) -> tuple[int, int, int, int]:
+    return (kw // 2, kw - 1 - kw // 2, kh // 2, kh - 1 - kh // 2)
+
+
+def conv_per_sample(x: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
+    """Filter each sample of ``x`` (B, C, H, W) with its own kernel (B, kh, kw), replicate borders.
+
+    Batch and channels are folded into one depthwise convolution of B*C groups: on CPU this
+    layout is several times faster than a (B, C, H, W) call with ``groups=C`` and it is what
+    per-sample parameters need anyway. Kernels are applied as correlation; every kernel built
+    in this package is point-symmetric, for which correlation and convolution coincide.
+    """
+    b, c, h, w = x.shape
+    kh, kw = kernels.shape[-2:]
+    xp = F.pad(x, _pad_amounts(kh, kw), mode="replicate")
+    weight = kernels.to(x).repeat_interleave(c, dim=0).unsqueeze(1)
+    out = F.conv2d(xp.reshape(1, b * c, *xp.shape[-2:]), weight, groups=b * c)
+    return out.view(b, c, h, w)
+
+
+def separable_per_sample(x: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
+    """Filter each sample with the separable kernel ``k k^T`` given its 1-D taps (B, k)."""
+    b, c, h, w = x.shape
+    k = kernels.shape[-1]
+    left, right = k // 2, k - 1 - k // 2
+    taps = kernels.to(x).repeat_interleave(c, dim=0)
+    xp = F.pad(x, (left, right, left, right), mode="replicate").reshape(1, b * c, h + k - 1, w + k - 1)
+    xp = F.conv2d(xp, taps.view(b * c, 1, 1, k), groups=b * c)
+    xp = F.conv2d(xp, taps.view(b * c, 1, k, 1), groups=b * c)
+    return xp.view(b, c, h, w)
+
+
+def filter_by_size(x: torch.Tensor, kernels: Sequence[torch.Tensor], separable: bool = False) -> torch.Tensor:
+    """Filter sample i with ``kernels[i]``; samples whose kernels share a size share one call.
+
+    Grouping by size (rather than zero-padding every kernel to the largest) keeps each
+    sample's result independent of what else is in the batch.
+    """
+    op = separable_per_sample if separable else conv_per_sample
+
+    def run(sub: torch.Tensor, idx: list[int], _size) -> torch.Tensor:
+        return op(sub, torch.stack([kernels[i] for i in idx]))
+
+    return map_groups(x, [tuple(k.shape) for k in kernels], run)

@@ -1,0 +1,199 @@
+"""Spatial: jitter, displaced patches, pixelation, quantisation, colour blocks and down-up resizing.
+
+x is (B, 3, H, W) RGB in [0, 1]; parameters are numbers or (B,) tensors. Random positions
+and displacement fields come from each sample's own generator.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from ._batch import ParamLike, batch_scale, batch_values, check_generators, map_groups, per_sample_draw
+
+Generators = Sequence[torch.Generator]
+
+RESIZE_METHODS = ("bilinear", "bicubic", "area")
+
+
+def _identity_grid(x: torch.Tensor) -> torch.Tensor:
+    h, w = x.shape[-2:]
+    ys = torch.linspace(-1.0, 1.0, h, dtype=x.dtype, device=x.device)
+    xs = torch.linspace(-1.0, 1.0, w, dtype=x.dtype, device=x.device)
+    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+    return torch.stack([gx, gy], dim=-1)
+
+
+def jitter(x: torch.Tensor, amount: ParamLike, generators: Generators, iterations: int = 5) -> torch.Tensor:
+    """Per-pixel random displacement: ``iterations`` rounds of N(0, amount^2) px offsets, bilinear resampling.
+
+    Shape:
+        x: (B, 3, H, W); amount: () or (B,) in pixels; generators: B; output: (B, 3, H, W).
+    """
+    check_generators(generators, x)
+    b, _, h, w = x.shape
+    fields = per_sample_draw(
+        generators, lambda g: torch.randn(iterations, h, w, 2, generator=g, device=g.device, dtype=x.dtype)
+    )
+    to_grid = torch.tensor([2.0 / max(w - 1, 1), 2.0 / max(h - 1, 1)], dtype=x.dtype, device=x.device)
+    scale = batch_scale(amount, x, "amount")
+    base = _identity_grid(x)
+    out = x
+    for i in range(iterations):
+        grid = base + fields[:, i] * scale * to_grid
+        out = F.grid_sample(out, grid, mode="bilinear", padding_mode="border", align_corners=True)
+    return out
+
+
+def _patch_side(x: torch.Tensor, side: int) -> int:
+    return max(1, min(side, x.shape[-2], x.shape[-1]))
+
+
+def _uniform_rows(generators: Generators, counts: list[int], width: int, x: torch.Tensor) -> list[torch.Tensor]:
+    """Per sample, ``count`` rows of ``width`` uniforms: one row per pasted patch or block.
+
+    One row per item (rather than one tensor per quantity) means the first n items of a
+    sample are the same whatever its count, so a higher level adds items to a lower one.
+    """
+    return [
+        torch.rand(n, width, generator=g, device=g.device, dtype=torch.float64).to(x.device)
+        for n, g in zip(counts, generators)
+    ]
+
+
+def _paste_sequentially(
+    x: torch.Tensor, counts: list[int], side: int, item: Callable[[torch.Tensor, int, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+) -> torch.Tensor:
+    """Paste ``counts[i]`` square patches into sample i, item by item, all samples at once.
+
+    ``item(out, j, active)`` returns, for the samples ``active`` that have a j-th item, the corners
+    (m, 2) and the (m, side, side, 3) content to paste; it may read ``out`` (channels last).
+    """
+    out = x.permute(0, 2, 3, 1).clone()
+    span = torch.arange(side, device=x.device)
+    for j in range(max(counts, default=0)):
+        active = torch.tensor([i for i, n in enumerate(counts) if n > j], device=x.device)
+        corner, content = item(out, j, active)
+        bi = active.view(-1, 1, 1)
+        out[bi, (corner[:, 0, None] + span)[:, :, None], (corner[:, 1, None] + span)[:, None, :]] = content
+    return out.permute(0, 3, 1, 2).contiguous()
+
+
+def _corner(u: torch.Tensor, limit: int) -> torch.Tensor:
+    """Integer positions in [0, limit] from uniforms in [0, 1)."""
+    return torch.floor(u * (limit + 1)).long().clamp(max=limit)
+
+
+def non_eccentricity_patch(
+    x: torch.Tensor, patches: ParamLike, generators: Generators, side: int = 16, reach: int = 8
+) -> torch.Tensor:
+    """Copy ``patches`` random ``side``-px patches, one after another, to places up to ``reach`` px away.
+
+    Later copies may read regions changed by earlier ones, as in KADID's sequential generator.
+
+    Shape:
+        x: (B, 3, H, W); patches: () or (B,) integers; generators: B; output: (B, 3, H, W).
+    """
+    check_generators(generators, x)
+    _, _, h, w = x.shape
+    p = _patch_side(x, side)
+    counts = [int(round(n)) for n in batch_values(patches, x, "patches")]
+    rows = _uniform_rows(generators, counts, 4, x)
+    span = torch.arange(p, device=x.device)
+
+    def item(out: torch.Tensor, j: int, active: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        u = torch.stack([rows[i][j] for i in active.tolist()])
+        src = torch.stack([_corner(u[:, 0], h - p), _corner(u[:, 1], w - p)], 1)
+        offset = torch.floor(u[:, 2:] * (2 * reach + 1)).long() - reach
+        dst = torch.minimum((src + offset).clamp(min=0), torch.tensor([h - p, w - p], device=x.device))
+        bi = active.view(-1, 1, 1)
+        patch = out[bi, (src[:, 0, None] + span)[:, :, None], (src[:, 1, None] + span)[:, None, :]]
+        return dst, patch
+
+    return _paste_sequentially(x, counts, p, item)
+
+
+def _nearest_down_up(size: int, small: int, device: torch.device) -> torch.Tensor:
+    """Source index of each output pixel after nearest resizing ``size`` -> ``small`` -> ``size``."""
+    i = torch.arange(size, dtype=torch.float64)
+    down = torch.floor(i * small / size)
+    return torch.floor(down * size / small).clamp(max=size - 1).long().to(device)
+
+
+def pixelate(x: torch.Tensor, strength: ParamLike) -> torch.Tensor:
+    """Nearest-neighbour down-scaling by z = 0.95 - strength^0.6 and back up.
+
+    Shape:
+        x: (B, 3, H, W); strength: () or (B,); output: (B, 3, H, W).
+    """
+    b, c, h, w = x.shape
+    rows, cols = [], []
+    for s in batch_values(strength, x, "strength"):
+        z = 0.95 - s**0.6
+        rows.append(_nearest_down_up(h, max(1, int(h * z)), x.device))
+        cols.append(_nearest_down_up(w, max(1, int(w * z)), x.device))
+    rows_t = torch.stack(rows).view(b, 1, h, 1).expand(b, c, h, w)
+    cols_t = torch.stack(cols).view(b, 1, 1, w).expand(b, c, h, w)
+    return x.gather(2, rows_t).gather(3, cols_t)
+
+
+def quantization(x: torch.Tensor, levels: ParamLike) -> torch.Tensor:
+    """Uniform quantisation of each channel into ``levels`` bins, each represented by its centre.
+
+    ARNIQA (and KADID's generator) output the bin *index*, min-max stretched per image; that
+    stretch also shifts brightness by an amount that does not grow with the level, so the error
+    is not monotone in ``levels``. Bin centres keep the distortion a pure quantisation.
+
+    Shape:
+        x: (B, 3, H, W); levels: () or (B,) integers; output: (B, 3, H, W).
+    """
+    n = batch_scale(levels, x, "levels").round()
+    q = torch.minimum(torch.floor(x * n), n - 1.0)
+    return (q + 0.5) / n
+
+
+def color_block(x: torch.Tensor, blocks: ParamLike, generators: Generators, side: int = 32) -> torch.Tensor:
+    """Paste ``blocks`` squares of ``side`` px, each of one uniformly random colour, at random places.
+
+    Shape:
+        x: (B, 3, H, W); blocks: () or (B,) integers; generators: B; output: (B, 3, H, W).
+    """
+    check_generators(generators, x)
+    _, _, h, w = x.shape
+    p = _patch_side(x, side)
+    counts = [int(round(n)) for n in batch_values(blocks, x, "blocks")]
+    rows = _uniform_rows(generators, counts, 5, x)
+
+    def item(_out: torch.Tensor, j: int, active: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        u = torch.stack([rows[i][j] for i in active.tolist()])
+        corner = torch.stack([_corner(u[:, 0], h - p), _corner(u[:, 1], w - p)], 1)
+        colour = u[:, 2:].to(x.dtype).view(-1, 1, 1, 3).expand(-1, p, p, 3)
+        return corner, colour
+
+    return _paste_sequentially(x, counts, p, item)
+
+
+def resize(x: torch.Tensor, scale: ParamLike, method: ParamLike) -> torch.Tensor:
+    """Down-scale by ``scale`` and back to the original size: the softness of an up-scaled image.
+
+    ``method`` indexes :data:`RESIZE_METHODS` (0 bilinear, 1 bicubic, 2 area) for the down-scaling,
+    which is anti-aliased; the up-scaling is bicubic for bicubic and bilinear otherwise.
+
+    Shape:
+        x: (B, 3, H, W); scale: () or (B,) in (0, 1]; method: () or (B,) integers; output: (B, 3, H, W).
+    """
+    h, w = x.shape[-2:]
+    keys = []
+    for s, m in zip(batch_values(scale, x, "scale"), batch_values(method, x, "method")):
+        keys.append((max(1, round(h * s)), max(1, round(w * s)), RESIZE_METHODS[int(m)]))
+
+    def run(sub: torch.Tensor, _idx: list[int], key: tuple[int, int, str]) -> torch.Tensor:
+        small_h, small_w, name = key
+        antialias = name != "area"
+        small = F.interpolate(sub, size=(small_h, small_w), mode=name, antialias=antialias,
+                              **({} if name == "area" else {"align_corners": False}))
+        up = "bicubic" if name == "bicubic" else "bilinear"
+        return F.interpolate(small, size=(h, w), mode=up, align_corners=False).clamp(0.0, 1.0)
+
+    return map_groups(x, keys, run)

@@ -105,8 +105,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (KeyError, ValueError, FileNotFoundError, ModuleNotFoundError) as error:
         print(f"error: {error.args[0] if error.args else error}", file=sys.stderr)
         return 2
-    torch.set_grad_enabled(False)
-    sheet = render(square_crop(image, args.size), names, args.seed)
+    with torch.no_grad():
+        sheet = render(square_crop(image, args.size), names, args.seed)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if not cv2.imwrite(str(out), np.ascontiguousarray(sheet[:, :, ::-1])):

@@ -4,8 +4,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
-from typing import Any
+from typing import Any, NoReturn
 
 PLAN_VERSION = 1
 
@@ -15,6 +14,22 @@ def _number(v: Any, what: str) -> int | float:
         raise ValueError(f"{what} must be a number, got {v!r}")
     v = float(v)
     return int(v) if v.is_integer() and abs(v) < 2**53 else v
+
+
+class Params(dict):
+    """Read-only, hashable, picklable mapping of a step's parameters."""
+
+    def _read_only(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise TypeError("plan parameters are read-only; build a new Step instead")
+
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _read_only  # type: ignore[assignment]
+    __ior__ = _read_only  # type: ignore[assignment]
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return hash(tuple(sorted(self.items())))
+
+    def __reduce__(self) -> tuple[type, tuple[dict[str, Any]]]:
+        return (Params, (dict(self),))
 
 
 @dataclass(frozen=True)
@@ -43,7 +58,7 @@ class Step:
             raise ValueError(f"{self.name}: seed must be a non-negative integer, got {self.seed!r}")
         object.__setattr__(self, "level", _number(self.level, f"{self.name}: level"))
         params = {str(k): _number(v, f"{self.name}: parameter {k!r}") for k, v in sorted(self.params.items())}
-        object.__setattr__(self, "params", MappingProxyType(params))
+        object.__setattr__(self, "params", Params(params))
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"name": self.name, "level": self.level, "params": dict(self.params), "seed": self.seed}

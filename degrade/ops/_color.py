@@ -3,60 +3,41 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-import kornia
 import torch
+
+
+# sRGB (D65) primaries to XYZ, rows divided by the white point so that white maps to (1, 1, 1).
+_RGB_TO_XYZ = torch.tensor(
+    [[0.412453, 0.357580, 0.180423], [0.212671, 0.715160, 0.072169], [0.019334, 0.119193, 0.950227]],
+    dtype=torch.float64,
+) / torch.tensor([0.95047, 1.0, 1.08883], dtype=torch.float64)[:, None]
+_XYZ_TO_RGB = torch.linalg.inv(_RGB_TO_XYZ)
+# (L, a, b) = F (fx, fy, fz) + (-16, 0, 0)
+_F_TO_LAB = torch.tensor([[0.0, 116.0, 0.0], [500.0, -500.0, 0.0], [0.0, 200.0, -200.0]], dtype=torch.float64)
+_LAB_TO_F = torch.linalg.inv(_F_TO_LAB)
+_DELTA = 6.0 / 29.0
+
+
+def _mix(matrix: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Apply a 3x3 matrix to the channel axis of (B, 3, H, W) (einsum is far faster than a 1x1 conv here)."""
+    return torch.einsum("ij,bjhw->bihw", matrix.to(x), x)
 
 
 def rgb_to_lab(x: torch.Tensor) -> torch.Tensor:
     """sRGB in [0,1] to CIE Lab (D65): L in [0,100], a and b roughly in [-128,127]."""
-    return kornia.color.rgb_to_lab(x)
+    linear = torch.where(x > 0.04045, ((x + 0.055) / 1.055).pow(2.4), x / 12.92)
+    xyz = _mix(_RGB_TO_XYZ, linear)
+    f = torch.where(xyz > _DELTA**3, xyz.clamp(min=_DELTA**3).pow(1.0 / 3.0), xyz / (3 * _DELTA**2) + 4.0 / 29.0)
+    lab = _mix(_F_TO_LAB, f)
+    return torch.cat([lab[:, :1] - 16.0, lab[:, 1:]], dim=1)
 
 
 def lab_to_rgb(lab: torch.Tensor) -> torch.Tensor:
     """CIE Lab back to sRGB, clipped to [0,1]."""
-    return kornia.color.lab_to_rgb(lab, clip=True)
-
-
-def rgb_to_hsv(x: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
-    """RGB in [0,1] to HSV with every channel in [0,1] (hue as a fraction of a turn)."""
-    r, g, b = x.unbind(-3)
-    v, argmax = x.max(dim=-3)
-    c = v - x.min(dim=-3).values
-    s = torch.where(v > eps, c / v.clamp(min=eps), torch.zeros_like(v))
-    safe_c = c.clamp(min=eps)
-    h = torch.stack([((g - b) / safe_c) % 6.0, (b - r) / safe_c + 2.0, (r - g) / safe_c + 4.0], dim=-3)
-    h = h.gather(-3, argmax.unsqueeze(-3)).squeeze(-3)
-    h = torch.where(c > eps, h / 6.0, torch.zeros_like(h))
-    return torch.stack([h, s, v], dim=-3)
-
-
-def hsv_to_rgb(hsv: torch.Tensor) -> torch.Tensor:
-    """HSV to RGB by MATLAB's sector formula, valid for any saturation, negative included.
-
-    A negative S (KADID's colour saturation level 5) pushes each channel away from the
-    value instead of towards it, inverting the hue; the caller clips the result.
-    """
-    h, s, v = hsv.unbind(-3)
-    h6 = 6.0 * h
-    sector = torch.floor(h6)
-    f = h6 - sector
-    sector = sector.long() % 6
-    p = v * (1.0 - s)
-    q = v * (1.0 - s * f)
-    t = v * (1.0 - s * (1.0 - f))
-    choices = torch.stack(
-        [
-            torch.stack([v, t, p], -3),
-            torch.stack([q, v, p], -3),
-            torch.stack([p, v, t], -3),
-            torch.stack([p, q, v], -3),
-            torch.stack([t, p, v], -3),
-            torch.stack([v, p, q], -3),
-        ],
-        dim=0,
-    )
-    index = sector.unsqueeze(0).unsqueeze(-3).expand(1, *hsv.shape)
-    return choices.gather(0, index).squeeze(0)
+    f = _mix(_LAB_TO_F, torch.cat([lab[:, :1] + 16.0, lab[:, 1:]], dim=1))
+    xyz = torch.where(f > _DELTA, f**3, 3 * _DELTA**2 * (f - 4.0 / 29.0))
+    linear = _mix(_XYZ_TO_RGB, xyz).clamp(0.0, 1.0)
+    return torch.where(linear > 0.0031308, 1.055 * linear.clamp(min=0.0031308).pow(1.0 / 2.4) - 0.055, 12.92 * linear)
 
 
 def midpoint_curve(x: torch.Tensor, midpoint: torch.Tensor) -> torch.Tensor:

@@ -13,6 +13,21 @@ def _pad_amounts(kh: int, kw: int) -> tuple[int, int, int, int]:
     return (kw // 2, kw - 1 - kw // 2, kh // 2, kh - 1 - kh // 2)
 
 
+# Measured on CPU (oneDNN): depthwise convolution is several times faster on channels-last
+# input for separable taps and small 2-D kernels, slower for large 2-D kernels; from
+# FFT_MIN_SIDE taps on, the FFT beats both.
+CHANNELS_LAST_MAX_SIDE = 13
+FFT_MIN_SIDE = 25
+
+
+def _fft_conv(xp: torch.Tensor, kernels: torch.Tensor, out_h: int, out_w: int) -> torch.Tensor:
+    """Valid correlation of padded images (B, C, H', W') with per-sample kernels, via the FFT."""
+    kh, kw = kernels.shape[-2:]
+    size = xp.shape[-2:]
+    spectrum = torch.fft.rfft2(xp) * torch.fft.rfft2(kernels.flip(-2, -1), s=size).unsqueeze(1)
+    return torch.fft.irfft2(spectrum, s=size)[..., kh - 1 : kh - 1 + out_h, kw - 1 : kw - 1 + out_w]
+
+
 def conv_per_sample(x: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
     """Filter each sample of ``x`` (B, C, H, W) with its own kernel (B, kh, kw), replicate borders.
 
@@ -24,9 +39,13 @@ def conv_per_sample(x: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
     b, c, h, w = x.shape
     kh, kw = kernels.shape[-2:]
     xp = F.pad(x, _pad_amounts(kh, kw), mode="replicate")
+    if min(kh, kw) >= FFT_MIN_SIDE:
+        return _fft_conv(xp, kernels.to(x), h, w).contiguous()
     weight = kernels.to(x).repeat_interleave(c, dim=0).unsqueeze(1)
-    out = F.conv2d(xp.reshape(1, b * c, *xp.shape[-2:]), weight, groups=b * c)
-    return out.view(b, c, h, w)
+    folded = xp.reshape(1, b * c, *xp.shape[-2:])
+    if max(kh, kw) <= CHANNELS_LAST_MAX_SIDE:
+        folded = folded.contiguous(memory_format=torch.channels_last)
+    return F.conv2d(folded, weight, groups=b * c).reshape(b, c, h, w)
 
 
 def separable_per_sample(x: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
@@ -36,9 +55,10 @@ def separable_per_sample(x: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor
     left, right = k // 2, k - 1 - k // 2
     taps = kernels.to(x).repeat_interleave(c, dim=0)
     xp = F.pad(x, (left, right, left, right), mode="replicate").reshape(1, b * c, h + k - 1, w + k - 1)
+    xp = xp.contiguous(memory_format=torch.channels_last)
     xp = F.conv2d(xp, taps.view(b * c, 1, 1, k), groups=b * c)
     xp = F.conv2d(xp, taps.view(b * c, 1, k, 1), groups=b * c)
-    return xp.view(b, c, h, w)
+    return xp.reshape(b, c, h, w)
 
 
 def filter_by_size(x: torch.Tensor, kernels: Sequence[torch.Tensor], separable: bool = False) -> torch.Tensor:

@@ -82,9 +82,11 @@ def anisotropic_gaussian(sigma_major: float, sigma_minor: float, angle_deg: floa
     """Rotated (generalised) Gaussian: exp(-0.5 * (p^T S^-1 p)^beta); beta=1 is Gaussian.
 
     beta < 1 gives heavy tails, beta > 1 a flat-topped plateau (the kernels of camera and
-    restoration degradation models such as Real-ESRGAN's). Half-width ceil(3 sigma_major), at most 15.
+    restoration degradation models such as Real-ESRGAN's). The half-width reaches where the
+    kernel falls to 1e-3 of its peak (3.7 sigma for a Gaussian), at most 15.
     """
-    yy, xx = _grid(min(15, max(1, math.ceil(3.0 * sigma_major))))
+    reach = (2.0 * math.log(1000.0)) ** (1.0 / (2.0 * beta))
+    yy, xx = _grid(min(15, max(1, math.ceil(reach * sigma_major))))
     a = math.radians(angle_deg)
     u = xx * math.cos(a) - yy * math.sin(a)
     v = xx * math.sin(a) + yy * math.cos(a)

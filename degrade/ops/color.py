@@ -4,6 +4,7 @@ x is (B, 3, H, W) RGB in [0, 1]; parameters are numbers or (B,) tensors.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import kornia
@@ -20,7 +21,7 @@ from ._batch import (
     map_groups,
     per_sample_draw,
 )
-from ._color import hsv_to_rgb, lab_to_rgb, rgb_to_hsv, rgb_to_lab
+from ._color import lab_to_rgb, rgb_to_lab
 from ._filter import filter_by_size
 from ._palette import floyd_steinberg, kmeans_palette
 
@@ -42,13 +43,12 @@ def color_diffusion(x: torch.Tensor, amount: ParamLike) -> torch.Tensor:
     return lab_to_rgb(torch.cat([lab[:, :1], chroma], dim=1))
 
 
-def _quantile_rows(flat: torch.Tensor, q: float) -> torch.Tensor:
-    """Per-row quantile with linear interpolation (numpy's default), for rows of any length."""
-    ordered = flat.sort(dim=1).values
-    pos = q * (flat.shape[1] - 1)
-    lo = int(pos)
-    hi = min(lo + 1, flat.shape[1] - 1)
-    return ordered[:, lo] + (pos - lo) * (ordered[:, hi] - ordered[:, lo])
+def _tail_values(flat: torch.Tensor, fraction: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per row, the values with ``fraction`` of the row below / above them (nearest rank)."""
+    k = max(1, math.ceil(fraction * flat.shape[1]))
+    lo = flat.topk(k, dim=1, largest=False).values[:, -1]
+    hi = flat.topk(k, dim=1).values[:, -1]
+    return lo, hi
 
 
 def _normalise(e: torch.Tensor) -> torch.Tensor:
@@ -60,10 +60,11 @@ def _normalise(e: torch.Tensor) -> torch.Tensor:
 def edge_map(x: torch.Tensor) -> torch.Tensor:
     """Smoothed, robustly normalised gradient magnitude of the grey image, in [0, 1]; (B, 1, H, W)."""
     grey = kornia.color.rgb_to_grayscale(x)
-    magnitude = kornia.filters.spatial_gradient(grey, mode="sobel").norm(dim=2)
+    gradient = kornia.filters.spatial_gradient(grey, mode="sobel")
+    magnitude = torch.sqrt(gradient[:, :, 0] ** 2 + gradient[:, :, 1] ** 2)  # .norm(dim=2) is 30x slower here
     e = _normalise(_gaussian(magnitude, [4.0] * x.shape[0]))
     flat = e.flatten(1)
-    lo, hi = _quantile_rows(flat, 0.01), _quantile_rows(flat, 0.99)
+    lo, hi = _tail_values(flat, 0.01)
     return _normalise(torch.minimum(torch.maximum(flat, lo[:, None]), hi[:, None]).view_as(e))
 
 
@@ -121,12 +122,15 @@ def color_quantization(
 def color_saturation_hsv(x: torch.Tensor, factor: ParamLike) -> torch.Tensor:
     """HSV saturation multiplied by ``factor``; 0 gives grey, a negative factor inverts hue.
 
+    In HSV every channel is V * (1 - S * w(hue)), so scaling S by f (hue and value kept) is
+    exactly V + f * (x - V) with V the largest channel; no round trip through HSV is needed.
+    A negative factor (KADID's level 5) pushes channels beyond V, as MATLAB's ``hsv2rgb`` does.
+
     Shape:
         x: (B, 3, H, W); factor: () or (B,); output: (B, 3, H, W).
     """
-    hsv = rgb_to_hsv(x)
-    s = hsv[:, 1:2] * batch_scale(factor, x, "factor")
-    return hsv_to_rgb(torch.cat([hsv[:, :1], s, hsv[:, 2:]], dim=1)).clamp(0.0, 1.0)
+    value = x.amax(dim=1, keepdim=True)
+    return (value + batch_scale(factor, x, "factor") * (x - value)).clamp(0.0, 1.0)
 
 
 def color_saturation_lab(x: torch.Tensor, factor: ParamLike) -> torch.Tensor:

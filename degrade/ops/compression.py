@@ -8,7 +8,8 @@ training graphs.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import kornia
@@ -30,15 +31,35 @@ def from_uint8_hwc(images: list[np.ndarray], like: torch.Tensor) -> torch.Tensor
     return batch.permute(0, 3, 1, 2).flip(1).to(like.dtype) / 255.0
 
 
-def _roundtrip(x: torch.Tensor, ext: str, flags: Callable[[float], list[int]], values: list[float]) -> torch.Tensor:
+def _roundtrip(
+    x: torch.Tensor, ext: str, flags: Callable[[float], list[int]], values: list[float], min_side: int = 1
+) -> torch.Tensor:
+    """Encode and decode each image; images smaller than ``min_side`` are edge-padded, then cropped back."""
     images = to_uint8_hwc(x)
-    decoded = []
-    for image, value in zip(images, values):
+    h, w = images.shape[1:3]
+    pad_h, pad_w = max(0, min_side - h), max(0, min_side - w)
+
+    def one(image: np.ndarray, value: float) -> np.ndarray:
+        if pad_h or pad_w:
+            image = cv2.copyMakeBorder(image, 0, pad_h, 0, pad_w, cv2.BORDER_REPLICATE)
         ok, buffer = cv2.imencode(ext, image, flags(value))
         if not ok:
             raise RuntimeError(f"OpenCV could not encode a {image.shape[1]}x{image.shape[0]} image as {ext}")
-        decoded.append(cv2.imdecode(buffer, cv2.IMREAD_COLOR))
-    return from_uint8_hwc(decoded, x)
+        return cv2.imdecode(buffer, cv2.IMREAD_COLOR)[:h, :w]
+
+    return from_uint8_hwc(per_image(one, images, values), x)
+
+
+def per_image(fn: Callable[..., np.ndarray], *columns: Sequence) -> list[np.ndarray]:
+    """Map ``fn`` over images on as many threads as torch may use (OpenCV codecs release the GIL).
+
+    A fresh pool per call keeps this safe in processes forked later (DataLoader and Ray workers).
+    """
+    threads = min(torch.get_num_threads(), len(columns[0]))
+    if threads <= 1:
+        return [fn(*args) for args in zip(*columns)]
+    with ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(fn, *columns))
 
 
 def jpeg(x: torch.Tensor, quality: ParamLike) -> torch.Tensor:
@@ -60,6 +81,9 @@ def jpeg_differentiable(x: torch.Tensor, quality: ParamLike) -> torch.Tensor:
     return kornia.enhance.jpeg_codec_differentiable(x, batch_param(quality, x, "quality"))
 
 
+_JPEG2000_MIN_SIDE = 32
+
+
 def jpeg2000_rate(ratio: float) -> int:
     """OpenCV's JPEG 2000 rate argument for a compression ratio: rate = 1000 / ratio, an integer.
 
@@ -72,11 +96,15 @@ def jpeg2000_rate(ratio: float) -> int:
 def jpeg2000(x: torch.Tensor, ratio: ParamLike) -> torch.Tensor:
     """JPEG 2000 round trip through OpenJPEG (OpenCV) at a target compression ``ratio``.
 
+    OpenJPEG's six resolution levels need at least 32 px per side: smaller images are
+    edge-padded to 32 px for encoding (the ratio then applies to the padded image).
+
     Shape:
         x: (B, 3, H, W); ratio: () or (B,); output: (B, 3, H, W), 8-bit steps.
     """
     ratios = batch_values(ratio, x, "ratio")
-    return _roundtrip(x, ".jp2", lambda r: [cv2.IMWRITE_JPEG2000_COMPRESSION_X1000, jpeg2000_rate(r)], ratios)
+    flags = lambda r: [cv2.IMWRITE_JPEG2000_COMPRESSION_X1000, jpeg2000_rate(r)]  # noqa: E731
+    return _roundtrip(x, ".jp2", flags, ratios, min_side=_JPEG2000_MIN_SIDE)
 
 
 def webp(x: torch.Tensor, quality: ParamLike) -> torch.Tensor:

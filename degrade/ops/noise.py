@@ -9,10 +9,11 @@ from collections.abc import Sequence
 
 import cv2
 import kornia
+import numpy as np
 import torch
 
 from ._batch import ParamLike, batch_scale, batch_values, check_generators, per_sample_draw
-from .compression import from_uint8_hwc, to_uint8_hwc
+from .compression import from_uint8_hwc, per_image, to_uint8_hwc
 
 Generators = Sequence[torch.Generator]
 
@@ -97,9 +98,9 @@ def denoise(
         x: (B, 3, H, W); variance: () or (B,); generators: B; output: (B, 3, H, W), 8-bit steps.
     """
     noisy = white_noise(x, variance, generators)
-    images = to_uint8_hwc(noisy)
-    out = []
-    for image, var in zip(images, batch_values(variance, x, "variance")):
+
+    def one(image: np.ndarray, var: float) -> np.ndarray:
         h = strength * 255.0 * var**0.5
-        out.append(cv2.fastNlMeansDenoisingColored(image, None, h, h, 5, 13))
-    return from_uint8_hwc(out, x)
+        return cv2.fastNlMeansDenoisingColored(image, None, h, h, 5, 13)
+
+    return from_uint8_hwc(per_image(one, to_uint8_hwc(noisy), batch_values(variance, x, "variance")), x)

@@ -5,7 +5,7 @@ and displacement fields come from each sample's own generator.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -50,39 +50,21 @@ def _patch_side(x: torch.Tensor, side: int) -> int:
     return max(1, min(side, x.shape[-2], x.shape[-1]))
 
 
-def _uniform_rows(generators: Generators, counts: list[int], width: int, x: torch.Tensor) -> list[torch.Tensor]:
+def _uniform_rows(generators: Generators, counts: list[int], width: int) -> list[list[list[float]]]:
     """Per sample, ``count`` rows of ``width`` uniforms: one row per pasted patch or block.
 
     One row per item (rather than one tensor per quantity) means the first n items of a
     sample are the same whatever its count, so a higher level adds items to a lower one.
     """
     return [
-        torch.rand(n, width, generator=g, device=g.device, dtype=torch.float64).to(x.device)
+        torch.rand(n, width, generator=g, device=g.device, dtype=torch.float64).tolist()
         for n, g in zip(counts, generators)
     ]
 
 
-def _paste_sequentially(
-    x: torch.Tensor, counts: list[int], side: int, item: Callable[[torch.Tensor, int, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
-) -> torch.Tensor:
-    """Paste ``counts[i]`` square patches into sample i, item by item, all samples at once.
-
-    ``item(out, j, active)`` returns, for the samples ``active`` that have a j-th item, the corners
-    (m, 2) and the (m, side, side, 3) content to paste; it may read ``out`` (channels last).
-    """
-    out = x.permute(0, 2, 3, 1).clone()
-    span = torch.arange(side, device=x.device)
-    for j in range(max(counts, default=0)):
-        active = torch.tensor([i for i, n in enumerate(counts) if n > j], device=x.device)
-        corner, content = item(out, j, active)
-        bi = active.view(-1, 1, 1)
-        out[bi, (corner[:, 0, None] + span)[:, :, None], (corner[:, 1, None] + span)[:, None, :]] = content
-    return out.permute(0, 3, 1, 2).contiguous()
-
-
-def _corner(u: torch.Tensor, limit: int) -> torch.Tensor:
-    """Integer positions in [0, limit] from uniforms in [0, 1)."""
-    return torch.floor(u * (limit + 1)).long().clamp(max=limit)
+def _corner(u: float, limit: int) -> int:
+    """An integer position in [0, limit] from a uniform in [0, 1)."""
+    return min(int(u * (limit + 1)), limit)
 
 
 def non_eccentricity_patch(
@@ -99,19 +81,15 @@ def non_eccentricity_patch(
     _, _, h, w = x.shape
     p = _patch_side(x, side)
     counts = [int(round(n)) for n in batch_values(patches, x, "patches")]
-    rows = _uniform_rows(generators, counts, 4, x)
-    span = torch.arange(p, device=x.device)
-
-    def item(out: torch.Tensor, j: int, active: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        u = torch.stack([rows[i][j] for i in active.tolist()])
-        src = torch.stack([_corner(u[:, 0], h - p), _corner(u[:, 1], w - p)], 1)
-        offset = torch.floor(u[:, 2:] * (2 * reach + 1)).long() - reach
-        dst = torch.minimum((src + offset).clamp(min=0), torch.tensor([h - p, w - p], device=x.device))
-        bi = active.view(-1, 1, 1)
-        patch = out[bi, (src[:, 0, None] + span)[:, :, None], (src[:, 1, None] + span)[:, None, :]]
-        return dst, patch
-
-    return _paste_sequentially(x, counts, p, item)
+    out = x.clone()
+    for i, rows in enumerate(_uniform_rows(generators, counts, 4)):
+        image = out[i]
+        for u in rows:  # a few dozen small slice copies: cheaper than batched gathers
+            y, x0 = _corner(u[0], h - p), _corner(u[1], w - p)
+            ty = min(max(y + int(u[2] * (2 * reach + 1)) - reach, 0), h - p)
+            tx = min(max(x0 + int(u[3] * (2 * reach + 1)) - reach, 0), w - p)
+            image[:, ty : ty + p, tx : tx + p] = image[:, y : y + p, x0 : x0 + p].clone()
+    return out
 
 
 def _nearest_down_up(size: int, small: int, device: torch.device) -> torch.Tensor:
@@ -163,15 +141,12 @@ def color_block(x: torch.Tensor, blocks: ParamLike, generators: Generators, side
     _, _, h, w = x.shape
     p = _patch_side(x, side)
     counts = [int(round(n)) for n in batch_values(blocks, x, "blocks")]
-    rows = _uniform_rows(generators, counts, 5, x)
-
-    def item(_out: torch.Tensor, j: int, active: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        u = torch.stack([rows[i][j] for i in active.tolist()])
-        corner = torch.stack([_corner(u[:, 0], h - p), _corner(u[:, 1], w - p)], 1)
-        colour = u[:, 2:].to(x.dtype).view(-1, 1, 1, 3).expand(-1, p, p, 3)
-        return corner, colour
-
-    return _paste_sequentially(x, counts, p, item)
+    out = x.clone()
+    for i, rows in enumerate(_uniform_rows(generators, counts, 5)):
+        for u in rows:
+            y, x0 = _corner(u[0], h - p), _corner(u[1], w - p)
+            out[i, :, y : y + p, x0 : x0 + p] = torch.tensor(u[2:], dtype=x.dtype, device=x.device).view(3, 1, 1)
+    return out
 
 
 def resize(x: torch.Tensor, scale: ParamLike, method: ParamLike) -> torch.Tensor:

@@ -1,0 +1,237 @@
+"""The engine, plans and presets: batching by op, determinism, JSON, presets, errors."""
+from __future__ import annotations
+
+import collections
+import json
+
+import pytest
+import torch
+
+import degrade
+from degrade import engine
+from degrade.plan import Plan, Step
+from degrade.sampling import PRESETS, Preset, make_step, sample_plan
+from tests.conftest import photo
+
+
+def step(name: str, level: float, seed: int = 0) -> Step:
+    return make_step(name, level, torch.Generator().manual_seed(seed))
+
+
+def test_one_op_call_per_distortion_and_step(monkeypatch):
+    calls = []
+    original = engine._run_step
+
+    def spy(entry, backend, x, steps):
+        calls.append((entry.name, x.shape[0]))
+        return original(entry, backend, x, steps)
+
+    monkeypatch.setattr(engine, "_run_step", spy)
+    plans = [
+        Plan((step("jpeg", 2), step("gaussian_blur", 1))),
+        Plan((step("gaussian_blur", 3), step("jpeg", 4))),
+        Plan((step("jpeg", 5),)),
+        Plan(),
+        Plan((step("gaussian_blur", 2), step("white_noise", 1), step("jpeg", 1))),
+    ]
+    x = torch.stack([photo("coffee", 32)] * 5)
+    out = degrade.apply_plans(x, plans)
+    assert collections.Counter(calls) == collections.Counter(
+        [("jpeg", 2), ("gaussian_blur", 2), ("gaussian_blur", 1), ("jpeg", 1), ("white_noise", 1), ("jpeg", 1)]
+    )
+    assert torch.equal(out[3], x[3])  # the pristine plan leaves its image alone
+    for i, plan in enumerate(plans):
+        torch.testing.assert_close(out[i], degrade.apply_plans(x[i], plan), atol=1e-5, rtol=0)
+
+
+def test_steps_apply_in_order():
+    x = photo("astronaut", 48)
+    a = Plan((step("gaussian_blur", 5), step("white_noise", 5)))
+    b = Plan((step("white_noise", 5), step("gaussian_blur", 5)))
+    noisy_last, blurred_last = degrade.apply_plans(x, a), degrade.apply_plans(x, b)
+    # high-frequency energy survives only when the noise comes last
+    hf = lambda t: float((t[:, 1:, :] - t[:, :-1, :]).abs().mean())  # noqa: E731
+    assert hf(noisy_last) > 2 * hf(blurred_last)
+
+
+def test_quantize_rounds_to_8_bit():
+    y = degrade.apply(photo("coffee", 32), "gaussian_blur", 3, quantize=True)
+    assert torch.equal(torch.round(y * 255) / 255, y)
+
+
+def test_half_precision_is_computed_in_float32_and_returned_as_half():
+    x = photo("coffee", 32).half()
+    y = degrade.apply(x, "color_saturation_lab", 3)
+    assert y.dtype == torch.float16
+    ref = degrade.apply(x.float(), "color_saturation_lab", 3)
+    torch.testing.assert_close(y.float(), ref, atol=2e-3, rtol=0)
+
+
+def test_apply_returns_plans_that_replay():
+    x = torch.stack([photo("rocket", 32), photo("coffee", 32)])
+    y, plans = degrade.apply(x, "motion_blur", [2, 4.5], seed=3, return_plans=True)
+    assert [p.steps[0].level for p in plans] == [2, 4.5]
+    assert torch.equal(degrade.apply_plans(x, plans), y)
+
+
+def test_apply_is_deterministic_by_default_and_seeded():
+    x = photo("coffee", 32)
+    assert torch.equal(degrade.apply(x, "white_noise", 3), degrade.apply(x, "white_noise", 3))
+    assert not torch.equal(degrade.apply(x, "white_noise", 3, seed=1), degrade.apply(x, "white_noise", 3, seed=2))
+
+
+def test_backend_is_recorded_and_selectable():
+    x = photo("chelsea", 32)
+    _, (plan,) = degrade.apply(x, "jpeg", 3, return_plans=True)
+    assert plan.steps[0].backend == "libjpeg"
+    x = x.clone().requires_grad_(True)
+    y, (plan,) = degrade.apply(x, "jpeg", 3, backend="differentiable", return_plans=True)
+    assert plan.steps[0].backend == "differentiable"
+    y.mean().backward()
+    assert float(x.grad.abs().sum()) > 0
+    with pytest.raises(ValueError, match="unknown backend"):
+        degrade.apply(x, "jpeg", 3, backend="mozjpeg")
+
+
+def test_level_tables():
+    _, (plan,) = degrade.apply(photo("coffee", 32), "mean_shift", 5, table="kadid-exact", return_plans=True)
+    assert plan.steps[0].params["offset"] == pytest.approx(-0.15)
+    _, plans = degrade.apply(torch.stack([photo("coffee", 32)] * 8), "mean_shift", 5, return_plans=True)
+    offsets = {p.steps[0].params["offset"] for p in plans}
+    assert offsets <= {0.15, -0.15} and len(offsets) == 2  # default: |offset| by level, random direction
+
+
+# --- plans and presets -----------------------------------------------------------------
+
+
+def test_plan_json_format():
+    plan = Plan((step("motion_blur", 3, seed=1), step("jpeg", 2)))
+    d = json.loads(plan.to_json())
+    assert d["version"] == 1
+    assert d["steps"][0]["name"] == "motion_blur" and set(d["steps"][0]["params"]) == {"length", "angle"}
+    assert d["steps"][1] == {"name": "jpeg", "level": 2, "params": {"quality": 36}, "seed": d["steps"][1]["seed"],
+                             "backend": "libjpeg"}
+    assert Plan.from_dict(d) == plan
+
+
+@pytest.mark.parametrize(
+    "bad,match",
+    [
+        ({"version": 9, "steps": []}, "version 9"),
+        ({"version": 1}, "list under 'steps'"),
+        ({"steps": [{"name": "jpeg", "level": 1, "params": {}}]}, "lacks \\['seed'\\]"),
+        ({"steps": [{"name": "jpeg", "level": 1, "params": {"quality": "high"}, "seed": 1}]}, "must be a number"),
+        ({"steps": [{"name": "jpeg", "level": 1, "params": {}, "seed": -4}]}, "non-negative integer"),
+    ],
+)
+def test_plan_from_dict_rejects_bad_input(bad, match):
+    with pytest.raises(ValueError, match=match):
+        Plan.from_dict(bad)
+
+
+def test_sample_plans_is_deterministic():
+    a = degrade.sample_plans(50, "arniqa", seed=4)
+    b = degrade.sample_plans(50, "arniqa", generator=torch.Generator().manual_seed(4))
+    assert a == b
+    assert a != degrade.sample_plans(50, "arniqa", seed=5)
+
+
+def test_arniqa_preset_statistics():
+    plans = degrade.sample_plans(3000, "arniqa", seed=0)
+    pristine = sum(len(p) == 0 for p in plans) / len(plans)
+    assert 0.035 < pristine < 0.065
+    levels = collections.Counter(s.level for p in plans for s in p.steps)
+    total = sum(levels.values())
+    expected = torch.tensor(PRESETS["arniqa"].level_probs) / sum(PRESETS["arniqa"].level_probs)
+    for lv in range(1, 6):
+        assert levels[lv] / total == pytest.approx(float(expected[lv - 1]), abs=0.02)
+    for p in plans:
+        groups = [degrade.info(s.name).group for s in p.steps]
+        assert len(groups) == len(set(groups)) and len(p) <= 4
+        assert all(degrade.info(s.name).arniqa for s in p.steps)
+    assert {len(p) for p in plans} == {0, 1, 2, 3, 4}
+
+
+def test_kadid_preset_draws_one_kadid_distortion_uniformly():
+    plans = degrade.sample_plans(2500, "kadid", seed=1)
+    assert all(len(p) == 1 and degrade.info(p.steps[0].name).kadid for p in plans)
+    counts = collections.Counter(p.steps[0].name for p in plans)
+    assert len(counts) == 25 and min(counts.values()) > 60
+
+
+def test_custom_preset():
+    preset = Preset.of(["jpeg", "webp"], continuous=True)
+    plans = degrade.sample_plans(20, preset, seed=0)
+    assert {p.steps[0].name for p in plans} == {"jpeg", "webp"}
+    assert any(not float(p.steps[0].level).is_integer() for p in plans)
+    with pytest.raises(ValueError, match="max_steps"):
+        Preset("too-many", ("jpeg", "webp"), max_steps=3, by_group=True)
+    with pytest.raises(KeyError, match="unknown distortion"):
+        Preset.of("jpg")
+
+
+def test_sample_plan_without_pristine():
+    g = torch.Generator().manual_seed(0)
+    assert all(len(sample_plan("arniqa", g, allow_pristine=False)) > 0 for _ in range(300))
+
+
+# --- errors at the boundary --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "x,match",
+    [
+        (torch.rand(2, 1, 8, 8), "grayscale: repeat the channel"),
+        (torch.rand(2, 4, 8, 8), "RGBA: drop the alpha"),
+        (torch.rand(2, 8, 8, 3), "channels must come before"),
+        (torch.rand(8, 8), "expected an image"),
+        (torch.rand(1, 2, 3, 8, 8), "expected an image"),
+        (torch.rand(1, 3, 8, 8) * 255, "divide by 255|x / 255"),
+        (torch.rand(1, 3, 8, 8) - 0.5, "must lie in \\[0, 1\\]"),
+        (torch.full((1, 3, 8, 8), float("nan")), "must lie in \\[0, 1\\]"),
+        (torch.zeros(0, 3, 8, 8), "empty"),
+    ],
+)
+def test_bad_images_get_a_clear_error(x, match):
+    with pytest.raises(ValueError, match=match):
+        degrade.apply(x, "jpeg", 1)
+
+
+def test_integer_images_and_non_tensors_are_refused_with_a_hint():
+    with pytest.raises(TypeError, match="float\\(\\) / 255"):
+        degrade.apply(torch.zeros(1, 3, 8, 8, dtype=torch.uint8), "jpeg", 1)
+    with pytest.raises(TypeError, match="to_tensor"):
+        degrade.apply([[0.0]], "jpeg", 1)
+
+
+def test_unknown_distortion_suggests_the_closest():
+    with pytest.raises(KeyError, match="Did you mean gaussian_blur"):
+        degrade.apply(torch.rand(1, 3, 8, 8), "gausian_blur", 1)
+    with pytest.raises(KeyError, match="Did you mean"):
+        degrade.info("jepg")
+
+
+@pytest.mark.parametrize("level", [0, 5.5, -1, float("nan")])
+def test_level_out_of_range(level):
+    with pytest.raises(ValueError, match="level must be a number in \\[1, 5\\]"):
+        degrade.apply(torch.rand(1, 3, 8, 8), "jpeg", level)
+
+
+def test_plan_mismatches():
+    x = torch.rand(2, 3, 8, 8)
+    with pytest.raises(ValueError, match="one plan per image"):
+        degrade.apply_plans(x, [Plan()])
+    with pytest.raises(ValueError, match="one level or one per image"):
+        degrade.apply(x, "jpeg", [1, 2, 3])
+    broken = Plan((Step("jpeg", 1, {"q": 40}, 0, "libjpeg"),))
+    with pytest.raises(ValueError, match="do not match the registry"):
+        degrade.apply_plans(x[0], broken)
+    with pytest.raises(KeyError, match="unknown distortion"):
+        degrade.apply_plans(x[0], Plan((Step("blurr", 1, {"sigma": 1}, 0),)))
+
+
+def test_tiny_images_work_for_every_distortion():
+    x = torch.rand(1, 3, 5, 7, generator=torch.Generator().manual_seed(0))
+    for name in degrade.list_distortions():
+        y = degrade.apply(x, name, 5)
+        assert y.shape == x.shape and torch.isfinite(y).all(), name

@@ -72,7 +72,8 @@ def map_groups(
         (key, idx), = groups.items()
         if len(idx) == x.shape[0]:
             return fn(x, idx, key)
-    out = x.clone()
+    covered = sum(len(idx) for idx in groups.values()) == x.shape[0]
+    out = torch.empty_like(x) if covered else x.clone()
     for key, idx in groups.items():
         index = torch.tensor(idx, device=x.device)
         out.index_copy_(0, index, fn(x.index_select(0, index), idx, key))

@@ -31,6 +31,7 @@ test-all: $(VENV)/.installed-dev
 
 bench: $(VENV)/.installed-dev
 	$(PY) benchmarks/bench_degrade.py
+	$(PY) benchmarks/bench_datasets.py
 
 clean:
 	rm -rf $(OUT) .pytest_cache

@@ -1,0 +1,82 @@
+"""``python -m datasets.iqa inspect NAME ROOT``: what a dataset holds and everything wrong with it."""
+from __future__ import annotations
+
+import argparse
+import collections
+import statistics
+import sys
+from collections.abc import Sequence
+
+from . import DatasetError, load, names
+
+
+def _verify(table) -> list[str]:
+    from ..sources import decode_checked
+
+    bad = []
+    for record in table:
+        for path in {record.image, record.ref} - {None}:
+            try:
+                decode_checked(path.read_bytes(), str(path))
+            except (OSError, ValueError) as error:
+                bad.append(str(error))
+    return sorted(set(bad))
+
+
+def inspect(args: argparse.Namespace) -> int:
+    options = dict(o.split("=", 1) for o in args.option)
+    for key in ("low", "high"):
+        if key in options:
+            options[key] = float(options[key])
+    if "higher_is_better" in options:
+        options["higher_is_better"] = options["higher_is_better"].lower() in ("1", "true", "yes")
+    if "realigned" in options:
+        options["realigned"] = options["realigned"].lower() in ("1", "true", "yes")
+    try:
+        table = load(args.name, args.root, strict=False, **options)
+    except (DatasetError, KeyError, ValueError) as error:
+        print(f"unusable: {error.args[0] if error.args else error}", file=sys.stderr)
+        return 1
+    scores = [r.score for r in table]
+    scale = table.scale
+    print(f"{table.dataset} at {table.root}")
+    print(f"  records      {len(table)}")
+    print(f"  contents     {len(table.contents())}" + ("  (references)" if any(r.ref for r in table) else ""))
+    print(f"  score        {min(scores):.4g} .. {max(scores):.4g} (median {statistics.median(scores):.4g}); "
+          f"scale {scale.kind} {scale.low:g}..{scale.high:g}, "
+          f"{'higher' if scale.higher_is_better else 'lower'} is better")
+    kinds = collections.Counter(r.distortion for r in table if r.distortion)
+    if kinds:
+        print(f"  distortions  {len(kinds)}: " + ", ".join(f"{k} ({n})" for k, n in sorted(kinds.items())))
+    if table.has_official_split:
+        sides = collections.Counter(r.official for r in table)
+        print("  official split " + ", ".join(f"{k} {n}" for k, n in sides.items()))
+    problems = list(table.problems)
+    print(f"  problems     {len(problems)}")
+    for problem in problems:
+        print(f"    {problem}")
+    if args.verify:
+        bad = _verify(table)
+        print(f"  undecodable  {len(bad)}")
+        for line in bad:
+            print(f"    {line}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m datasets.iqa", description="Inspect IQA datasets.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("inspect", help="counts, score range and direction, contents and every problem found",
+                       description="Read a dataset leniently and report it. Exits 1 when the layout is unusable.")
+    p.add_argument("name", choices=names())
+    p.add_argument("root", help="the dataset's folder (for csv: the CSV file)")
+    p.add_argument("--verify", action="store_true", help="also decode every image and reference")
+    p.add_argument("-o", "--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="reader option, e.g. part=Val (pipal), low=0 high=10 (csv)")
+    p.set_defaults(func=inspect)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -22,6 +22,8 @@ $(VENV)/.installed-dev: setup.cfg pyproject.toml | $(PY)
 
 demo: $(VENV)/.installed
 	$(PY) -m degrade.gallery --out $(OUT)/gallery.png
+	$(PY) -m pipelines.build_shards --out $(OUT)/shards
+	$(PY) -m pipelines.verify_shards $(OUT)/shards
 
 test: $(VENV)/.installed-dev
 	$(PY) -m pytest -m "not slow"
@@ -32,6 +34,8 @@ test-all: $(VENV)/.installed-dev
 bench: $(VENV)/.installed-dev
 	$(PY) benchmarks/bench_degrade.py
 	$(PY) benchmarks/bench_datasets.py
+	$(PY) benchmarks/bench_shards.py
+	$(PY) benchmarks/bench_loader.py
 
 clean:
 	rm -rf $(OUT) .pytest_cache

@@ -11,7 +11,7 @@ Pure functions of a generator and plans; no images involved.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,3 +97,45 @@ def relation(a: Plan, b: Plan) -> str:
     if a.names != b.names:
         return "different"
     return "same_levels" if a.levels == b.levels else "same_types"
+
+
+def relation_masks(contents: Sequence[str], plans: Sequence[Plan], policy: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Positive-pair masks for the quality and the degradation halves, from recorded metadata only.
+
+    Args:
+        contents: for each patch, the id of the clean content it was cut from (source image
+            and crop); patches of one image share it.
+        plans: for each patch, the plan of the image it was cut from.
+        policy: ``dri``, ``qpt`` or ``arniqa`` (see the module docstring).
+
+    Returns:
+        ``(quality, degradation)``: boolean (N, N) masks, ``[i, j]`` true when patch j is a
+        positive for anchor i; the diagonal is false. Two patches are quality-positive when they
+        come from the same image (same content, identical plan) under every policy. They are
+        degradation-positive when the image is the same (``qpt``), when the recipes are
+        identical whatever the content (``arniqa``), or when the distortion types match in order
+        whatever the levels and content (``dri``).
+
+    Example:
+        >>> q, d = relation_masks(["a", "a", "b"], [p1, p1, p2], "dri")
+    """
+    if policy not in POLICIES:
+        raise ValueError(f"unknown policy {policy!r}; choose from {POLICIES}")
+    if len(contents) != len(plans):
+        raise ValueError(f"{len(contents)} content ids but {len(plans)} plans")
+    n = len(plans)
+    content_ids = {c: i for i, c in enumerate(dict.fromkeys(contents))}
+    recipe_ids = {p: i for i, p in enumerate(dict.fromkeys(plans))}
+    type_ids = {t: i for i, t in enumerate(dict.fromkeys(p.names for p in plans))}
+    content = torch.tensor([content_ids[c] for c in contents])
+    recipe = torch.tensor([recipe_ids[p] for p in plans])
+    types = torch.tensor([type_ids[p.names] for p in plans])
+    same_image = (content[:, None] == content[None, :]) & (recipe[:, None] == recipe[None, :])
+    if policy == "qpt":
+        degradation = same_image.clone()
+    elif policy == "arniqa":
+        degradation = recipe[:, None] == recipe[None, :]
+    else:
+        degradation = types[:, None] == types[None, :]
+    off_diagonal = ~torch.eye(n, dtype=torch.bool)
+    return same_image & off_diagonal, degradation & off_diagonal

@@ -69,3 +69,41 @@ def test_relation_levels():
 def test_unknown_policy():
     with pytest.raises(ValueError, match="unknown policy"):
         sample_groups(1, "arniqa", "simclr")
+
+
+def _patches(group):
+    """The six patches of one group in loader order: x1a, x1b, x2a, x2b, ya, yb."""
+    contents = ["A", "A", "A", "A", "B", "B"]
+    plans = [group.x1, group.x1, group.x2, group.x2, group.y, group.y]
+    return contents, plans
+
+
+def test_relation_masks_follow_the_sampling_table():
+    from degrade.pairs import relation_masks
+
+    (g,) = sample_groups(1, "arniqa", "dri", seed=0)
+    contents, plans = _patches(g)
+    q, d = relation_masks(contents, plans, "dri")
+    # anchor x1a (row 0): x1b positive for both halves; x2a/x2b degradation-positive only; y negative
+    assert q[0].tolist() == [False, True, False, False, False, False]
+    assert d[0].tolist() == [False, True, True, True, g.y.names == g.x1.names, g.y.names == g.x1.names]
+    assert torch.equal(q, q.T) and torch.equal(d, d.T) and not q.diagonal().any()
+    q, d = relation_masks(contents, plans, "qpt")
+    assert torch.equal(q, d)  # under QPT x2 is a negative for both halves
+
+
+def test_relation_masks_arniqa_and_other_groups():
+    from degrade.pairs import relation_masks
+
+    g1, g2 = sample_groups(2, "arniqa", "arniqa", seed=1)
+    contents = ["A", "A", "B", "B", "C", "C"]
+    plans = [g1.x1, g1.x1, g1.y, g1.y, g2.x1, g2.x1]
+    q, d = relation_masks(contents, plans, "arniqa")
+    assert d[0, 2] and d[0, 3] and not q[0, 2]  # same recipe on other content: degradation-positive
+    assert not d[0, 4] or g2.x1 == g1.x1  # another group: negative unless the recipe matches
+    # a different group whose recipe has the same types is degradation-positive under dri
+    same_types = vary_levels(g1.x1, "arniqa", torch.Generator().manual_seed(3))
+    q, d = relation_masks(["A", "Z"], [g1.x1, same_types], "dri")
+    assert d[0, 1] and not q[0, 1]
+    with pytest.raises(ValueError, match="unknown policy"):
+        relation_masks(["A"], [g1.x1], "simclr")

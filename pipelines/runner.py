@@ -1,0 +1,109 @@
+"""Running one Ray task per shard: a bounded window in flight, retries, a progress bar, a report."""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import ray
+from tqdm import tqdm
+
+
+def start_ray(address: str | None, workers: int | None, object_store_mb: int = 256) -> int:
+    """Join ``address`` or start a local Ray with ``workers`` CPUs; returns the CPUs available."""
+    if not ray.is_initialized():
+        if address:
+            ray.init(address=address, logging_level=logging.WARNING, log_to_driver=True)
+        else:
+            ray.init(
+                num_cpus=workers or os.cpu_count(),
+                include_dashboard=False,
+                logging_level=logging.WARNING,
+                object_store_memory=object_store_mb * 1024 * 1024,
+            )
+    return int(ray.cluster_resources().get("CPU", 1))
+
+
+@dataclass
+class Outcome:
+    """What came back: results by task key, and the keys whose task failed for good, with why."""
+
+    results: dict[Any, Any] = field(default_factory=dict)
+    failures: dict[Any, str] = field(default_factory=dict)
+
+
+def run_tasks(
+    submit: Callable[[Any], ray.ObjectRef],
+    keys: Sequence[Any],
+    window: int,
+    units: Callable[[Any], int] = lambda key: 1,
+    unit: str = "item",
+    description: str = "",
+    on_result: Callable[[Any, Any], None] | None = None,
+) -> Outcome:
+    """Submit one task per key, never more than ``window`` in flight, and wait for them all.
+
+    Ray retries each task as configured at submission; a task that still fails is recorded
+    with its error and the others go on. The progress bar counts ``units(key)`` per finished
+    task (e.g. groups per shard) and shows the rate and time left.
+    """
+    outcome = Outcome()
+    pending: dict[ray.ObjectRef, Any] = {}
+    todo: Iterator[Any] = iter(keys)
+    total = sum(units(k) for k in keys)
+    with tqdm(total=total, unit=unit, desc=description, dynamic_ncols=True, file=sys.stderr,
+              disable=None if total else True, smoothing=0.1) as bar:
+        while True:
+            while len(pending) < window:
+                key = next(todo, None)
+                if key is None:
+                    break
+                pending[submit(key)] = key
+            if not pending:
+                break
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            for ref in ready:
+                key = pending.pop(ref)
+                try:
+                    result = ray.get(ref)
+                except (ray.exceptions.RayError, Exception) as error:  # noqa: BLE001 - recorded, not raised
+                    outcome.failures[key] = _describe(error)
+                else:
+                    outcome.results[key] = result
+                    if on_result is not None:
+                        on_result(key, result)
+                bar.update(units(key))
+    return outcome
+
+
+def _describe(error: BaseException) -> str:
+    cause = getattr(error, "cause", None)
+    if cause is not None:
+        return f"{type(cause).__name__}: {cause}"
+    lines = [line for line in str(error).strip().splitlines() if line.strip()]
+    return lines[-1] if lines else type(error).__name__
+
+
+class Timer:
+    """Accumulates seconds per stage: ``with timer("degrade"): ...``."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    def __call__(self, stage: str) -> _Stage:
+        return _Stage(self, stage)
+
+
+class _Stage:
+    def __init__(self, timer: Timer, stage: str) -> None:
+        self.timer, self.stage = timer, stage
+
+    def __enter__(self) -> None:
+        self.start = time.perf_counter()
+
+    def __exit__(self, *exc: object) -> None:
+        self.timer.seconds[self.stage] = self.timer.seconds.get(self.stage, 0.0) + time.perf_counter() - self.start

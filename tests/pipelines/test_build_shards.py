@@ -1,0 +1,215 @@
+"""build_shards and verify_shards with a real local Ray (2 CPUs) and real tars."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import ray
+import webdataset as wds
+
+from datasets.shardformat import GROUP_FIELDS, list_shards
+from degrade.io import to_uint8
+from pipelines import shardio
+from pipelines.build import BuildConfig, build
+from pipelines.build_shards import main as build_main
+from pipelines.verify import verify
+from pipelines.verify_shards import main as verify_main
+from tests.conftest import photo
+
+SMALL = dict(groups=12, groups_per_shard=4, size=64)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def ray_session():
+    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING, object_store_memory=200 * 2**20)
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory):
+    """Three good photos, one corrupt file, one too small."""
+    root = tmp_path_factory.mktemp("source")
+    for i, name in enumerate(("astronaut", "coffee", "rocket")):
+        rgb = to_uint8(photo(name, 96 + 8 * i))
+        (root / "photos").mkdir(exist_ok=True)
+        cv2.imwrite(str(root / "photos" / f"{name}.png"), rgb[:, :, ::-1])
+    (root / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    cv2.imwrite(str(root / "tiny.png"), np.zeros((20, 30, 3), np.uint8))
+    return root
+
+
+@pytest.fixture(scope="module")
+def built(source, tmp_path_factory):
+    out = tmp_path_factory.mktemp("shards")
+    report = build(BuildConfig(source=str(source), **SMALL), out)
+    assert report.ok and report.built == [0, 1, 2]
+    return out
+
+
+def test_round_trip_with_tarfile_and_webdataset(built):
+    names = [Path(p).name for p in list_shards(built)]
+    assert names == ["shard-000000.tar", "shard-000001.tar", "shard-000002.tar"]
+    with tarfile.open(built / names[0]) as archive:
+        members = archive.getmembers()
+    assert all(m.mtime == 0 and not m.pax_headers for m in members)
+    assert [m.name for m in members[:6]] == [f"g000000000.{f}" for f in sorted(GROUP_FIELDS)]
+    samples = list(wds.WebDataset([str(built / n) for n in names], shardshuffle=False).decode("rgb8"))
+    assert len(samples) == 12 and [s["__key__"] for s in samples] == [f"g{i:09d}" for i in range(12)]
+    for s in samples:
+        assert {f"{f}" for f in GROUP_FIELDS} <= set(s)
+        assert all(s[f"{n}.png"].shape == (64, 64, 3) for n in ("ref_a", "x1", "x2", "ref_b", "y"))
+        meta = s["meta.json"]
+        assert meta["schema"] == 1 and meta["a"]["id"] != meta["b"]["id"]
+        assert meta["a"]["source"].startswith("photos/") and len(meta["a"]["box"]) == 3
+        assert set(meta["plans"]) == {"policy", "x1", "x2", "y"} and meta["device"] == "cpu"
+
+
+def test_manifest_and_stats(built):
+    manifest = json.loads((built / "manifest.json").read_text())
+    assert manifest["groups"] == 12 and len(manifest["shards"]) == 3 and manifest["failed_shards"] == []
+    for entry in manifest["shards"]:
+        assert shardio.file_sha256(built / entry["name"]) == entry["sha256"]
+        stats = json.loads((built / entry["name"].replace(".tar", ".stats.json")).read_text())
+        assert stats["fingerprint"] == manifest["fingerprint"] and stats["samples"] == 4
+        assert set(stats["seconds"]) == {"load", "degrade", "encode", "write"}
+
+
+def test_unreadable_and_small_inputs_are_listed_not_fatal(built):
+    skipped = {s["path"]: s["reason"] for s in json.loads((built / "manifest.json").read_text())["skipped_inputs"]}
+    assert set(skipped) == {"broken.jpg", "tiny.png"}
+    assert "truncated" in skipped["broken.jpg"] or "decodable" in skipped["broken.jpg"]
+    assert "smaller than the 64 px crop" in skipped["tiny.png"]
+
+
+def test_rerun_keeps_finished_shards(built, source):
+    before = {p.name: p.stat().st_mtime_ns for p in built.glob("*.tar")}
+    report = build(BuildConfig(source=str(source), **SMALL), built)
+    assert report.built == [] and report.kept == [0, 1, 2]
+    assert {p.name: p.stat().st_mtime_ns for p in built.glob("*.tar")} == before
+
+
+def test_other_configuration_is_refused_unless_overwrite(built, source, capsys, tmp_path):
+    other = dict(SMALL, seed=1)
+    with pytest.raises(shardio.ConfigMismatch, match="--overwrite"):
+        build(BuildConfig(source=str(source), **other), built)
+    out = tmp_path / "copy"
+    out.mkdir()
+    for p in built.iterdir():
+        (out / p.name).write_bytes(p.read_bytes())
+    (out / "notes.txt").write_text("a file of the user's")
+    report = build(BuildConfig(source=str(source), **other), out, overwrite=True)
+    assert report.ok and report.built == [0, 1, 2]
+    assert (out / "notes.txt").read_text() == "a file of the user's"  # overwrite touches only shard files
+
+
+def test_a_shard_that_keeps_failing_is_reported_and_the_rest_kept(source, tmp_path):
+    (tmp_path / "shard-000001.tar").mkdir()  # the rename onto it fails on every attempt
+    report = build(BuildConfig(source=str(source), **SMALL), tmp_path, retries=1)
+    assert not report.ok and list(report.failed) == [1] and report.built == [0, 2]
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert [f["name"] for f in manifest["failed_shards"]] == ["shard-000001.tar"]
+    assert "Directory" in manifest["failed_shards"][0]["error"] or "directory" in manifest["failed_shards"][0]["error"]
+
+
+def test_verify_passes_and_catches_damage(built, tmp_path):
+    assert verify(built).ok
+    damaged = tmp_path / "damaged"
+    damaged.mkdir()
+    for p in built.iterdir():
+        (damaged / p.name).write_bytes(p.read_bytes())
+    data = bytearray((damaged / "shard-000001.tar").read_bytes())
+    data[len(data) // 3] ^= 0x01
+    (damaged / "shard-000001.tar").write_bytes(bytes(data))
+    report = verify(damaged)
+    assert list(report.problems) == ["shard-000001.tar"] and "sha256" in report.problems["shard-000001.tar"][0]
+
+
+def test_verify_replay_catches_an_image_that_does_not_match_its_plan(built, tmp_path):
+    """A shard whose checksums were recomputed after an image was replaced: only the replay can tell."""
+    out = tmp_path / "edited"
+    out.mkdir()
+    for p in built.iterdir():
+        (out / p.name).write_bytes(p.read_bytes())
+    from datasets.shardformat import iter_samples
+
+    samples = list(iter_samples(out / "shard-000000.tar"))
+    x1 = cv2.imdecode(np.frombuffer(samples[2]["x1.png"], np.uint8), cv2.IMREAD_COLOR)
+    x1[10, 10] = (x1[10, 10].astype(int) + 7) % 256
+    samples[2]["x1.png"] = cv2.imencode(".png", x1)[1].tobytes()
+    written = shardio.write_tar(out, 0, samples)
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["shards"][0].update(sha256=written["sha256"], bytes=written["bytes"])
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    report = verify(out)
+    assert list(report.problems) == ["shard-000000.tar"]
+    assert "g000000002.x1.png: differs from its replay (3 values, max 7)" in report.problems["shard-000000.tar"][0]
+
+
+def _run(args: list[str], **kw) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "pipelines.build_shards", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True, **kw)
+
+
+def _settled(out: Path) -> dict[str, int]:
+    """The finished shards once the killed run's Ray workers (which outlive the driver briefly) are gone."""
+    previous, stable_since = None, time.time()
+    while time.time() - stable_since < 3:
+        now = {p.name: p.stat().st_mtime_ns for p in out.glob("*.stats.json")}
+        if now != previous:
+            previous, stable_since = now, time.time()
+        time.sleep(0.2)
+    return previous
+
+
+def test_cli_determinism_across_worker_counts_and_resume_after_sigkill(source, built, tmp_path):
+    args = ["--source", str(source), "--groups", "12", "--groups-per-shard", "4", "--size", "64"]
+    # one worker, in a fresh process and Ray: the same bytes as the two-worker build above
+    one = tmp_path / "one"
+    result = subprocess.run([sys.executable, "-m", "pipelines.build_shards", *args, "--out", str(one),
+                             "--workers", "1"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for name in ("shard-000000.tar", "shard-000001.tar", "shard-000002.tar"):
+        assert (one / name).read_bytes() == (built / name).read_bytes()
+    # kill a longer build (driver and its Ray) once some shards are done, then resume
+    long_args = [*args[:2], "--groups", "60", "--groups-per-shard", "3", "--size", "64", "--workers", "1"]
+    killed, clean = tmp_path / "killed", tmp_path / "clean"
+    process = _run([*long_args, "--out", str(killed)])
+    deadline = time.time() + 240
+    while len(list(killed.glob("*.stats.json"))) < 3 and time.time() < deadline and process.poll() is None:
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    done_before = _settled(killed)
+    assert 3 <= len(done_before) < 20, "the build was not interrupted mid-run"
+    resumed = subprocess.run([sys.executable, "-m", "pipelines.build_shards", *long_args, "--out", str(killed)],
+                             capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert f"{len(done_before)} already done" in resumed.stdout
+    for name, mtime in done_before.items():
+        assert (killed / name).stat().st_mtime_ns == mtime  # finished shards were not rebuilt
+    assert not list(killed.glob("*.tmp"))
+    reference = subprocess.run([sys.executable, "-m", "pipelines.build_shards", *long_args, "--out", str(clean)],
+                               capture_output=True, text=True, timeout=300)
+    assert reference.returncode == 0
+    assert sorted(p.name for p in killed.glob("*.tar")) == sorted(p.name for p in clean.glob("*.tar"))
+    for p in clean.glob("*.tar"):
+        assert (killed / p.name).read_bytes() == p.read_bytes()
+    assert verify_main([str(killed), "--no-replay"]) == 0
+
+
+def test_cli_errors(tmp_path, capsys):
+    assert build_main(["--source", str(tmp_path / "missing"), "--out", str(tmp_path / "o")]) == 2
+    assert "not a folder of images" in capsys.readouterr().err
+    assert verify_main([str(tmp_path)]) == 2
+    assert "manifest.json: missing" in capsys.readouterr().err

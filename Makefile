@@ -36,6 +36,7 @@ bench: $(VENV)/.installed-dev
 	$(PY) benchmarks/bench_datasets.py
 	$(PY) benchmarks/bench_shards.py
 	$(PY) benchmarks/bench_loader.py
+	$(PY) benchmarks/bench_model.py
 
 clean:
 	rm -rf $(OUT) .pytest_cache

@@ -1,0 +1,59 @@
+"""Model configuration (every reconstructed design choice is a field) and model cards."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The architecture of one DRI-IQA variant.
+
+    Ablation switches: ``restoration`` (the degradation-guided restoration branch), ``split``
+    (False: one undivided vector serves as both representations), ``guidance`` (``"tgb"``, or
+    ``"tab"`` for MANIQA's plain transposed attention). The RS loss and the sampling policy are
+    training options (``dri.train``).
+    """
+
+    dre_backbone: str = "resnet50"
+    dim: int = 256
+    proj_dim: int = 128
+    split: bool = True
+    restoration: bool = True
+    restorer_channels: int = 64
+    restorer_groups: int = 5
+    restorer_blocks: int = 5
+    restorer_kernel: int = 3
+    vit: str = "vit_base_patch8_224"
+    vit_overrides: dict = field(default_factory=dict)
+    vit_blocks: tuple[int, ...] = (6, 7, 8, 9)
+    input_size: int = 224
+    residual_channels: int = 32
+    guidance: str = "tgb"
+    embed_dim: int = 768
+    swin_depth: int = 2
+    swin_heads: int = 4
+    window: int = 4
+    pretrained: bool = False
+    dre_weights: str | None = None
+    vit_weights: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.guidance not in ("tgb", "tab"):
+            raise ValueError(f"guidance must be 'tgb' or 'tab', got {self.guidance!r}")
+        object.__setattr__(self, "vit_blocks", tuple(self.vit_blocks))
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """What a user needs to know before using a variant."""
+
+    name: str
+    summary: str
+    input_size: int
+    normalisation: str = "images in [0, 1]; each backbone normalises with its own mean/std inside the model"
+    score_range: str = "about [0, 1]; higher is better (trained on MOS normalised to [0, 1])"
+    trained_on: str | None = None
+    weights: str | None = None
+    sha256: str | None = None
+    paper: str = "Yue, Lin, Yang, Ren: Dual-Representation Interaction Driven Image Quality Assessment with " \
+                 "Restoration Assistance, WACV 2025 (arXiv 2411.17390)"

@@ -1,0 +1,69 @@
+"""DRE-Net: one feature whose two halves are the quality and the degradation representation."""
+from __future__ import annotations
+
+import timm
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def _timm(name: str, pretrained: bool, weights: str | None, **kwargs) -> nn.Module:
+    """A timm backbone; pretrained weights come from ``weights`` (a local file) when given, else the hub."""
+    overlay = {"pretrained_cfg_overlay": {"file": weights}} if (pretrained and weights) else {}
+    return timm.create_model(name, pretrained=pretrained, **overlay, **kwargs)
+
+
+class Normalize(nn.Module):
+    """Images in [0, 1] to a backbone's expected mean/std."""
+
+    def __init__(self, mean, std) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+
+class ProjectionHead(nn.Module):
+    """MLP projection for the contrastive loss; the output is L2-normalised."""
+
+    def __init__(self, dim: int, out: int) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(dim, dim), nn.ReLU(inplace=True), nn.Linear(dim, out))
+
+    def forward(self, f: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.net(f), dim=-1)
+
+
+class DRENet(nn.Module):
+    """Dual-Representation Extractor: backbone -> global pooling -> linear to 2d -> (f_q, f_d).
+
+    With ``split=False`` (ablation) the whole 2d vector serves as both representations.
+
+    Shape:
+        input (B, 3, H, W) in [0, 1], any size; f_q, f_d: (B, d) (or (B, 2d) undivided).
+    """
+
+    def __init__(self, backbone: str, dim: int, proj_dim: int, split: bool = True, pretrained: bool = False,
+                 weights: str | None = None) -> None:
+        super().__init__()
+        self.backbone = _timm(backbone, pretrained, weights, num_classes=0, global_pool="avg")
+        cfg = self.backbone.pretrained_cfg
+        self.normalize = Normalize(cfg.get("mean", (0.485, 0.456, 0.406)), cfg.get("std", (0.229, 0.224, 0.225)))
+        self.fc = nn.Linear(self.backbone.num_features, 2 * dim)
+        self.split = split
+        width = dim if split else 2 * dim
+        self.dim = width
+        self.head_q = ProjectionHead(width, proj_dim)
+        self.head_d = ProjectionHead(width, proj_dim)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        f = self.fc(self.backbone(self.normalize(x)))
+        if not self.split:
+            return f, f
+        return f.chunk(2, dim=-1)
+
+    def project(self, f_q: torch.Tensor, f_d: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """L2-normalised embeddings for the contrastive losses."""
+        return self.head_q(f_q), self.head_d(f_d)

@@ -1,0 +1,92 @@
+"""Score predictor in MANIQA's layout, guided by the dual representation.
+
+ViT features (several blocks concatenated) and the encoded restoration residual x - x_hat form
+the tokens; two Transposed Guidance Blocks (keys from the quality vector and the restoration
+features), a 1x1 reduction and a Swin stage, twice; then a dual-branch head: a score and a
+weight per token, the image score being the weighted mean.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .blocks import SwinStage, TransposedAttention
+from .dre import Normalize, _timm
+
+
+class Guidance(nn.Module):
+    """The guidance token map: the quality vector broadcast to the grid, plus restoration features."""
+
+    def __init__(self, rep_dim: int, feature_channels: int, dim: int) -> None:
+        super().__init__()
+        self.from_quality = nn.Linear(rep_dim, dim)
+        self.from_features = nn.Linear(feature_channels, dim) if feature_channels else None
+
+    def forward(self, f_q: torch.Tensor, features: torch.Tensor | None, grid: int) -> torch.Tensor:
+        g = self.from_quality(f_q).unsqueeze(1).expand(-1, grid * grid, -1)
+        if self.from_features is not None and features is not None:
+            pooled = F.adaptive_avg_pool2d(features, grid).flatten(2).transpose(1, 2)
+            g = g + self.from_features(pooled)
+        return g
+
+
+class ScorePredictor(nn.Module):
+    """Predicts a quality score per image.
+
+    Shape:
+        x: (B, 3, S, S) in [0, 1] at the input size S; f_q: (B, d); residual: (B, 3, S, S) or
+        None; features: (B, c, S, S) or None. Output: (B,).
+    """
+
+    def __init__(self, vit: str, vit_blocks: tuple[int, ...], input_size: int, rep_dim: int, feature_channels: int,
+                 residual_channels: int, embed_dim: int, swin_depth: int, swin_heads: int, window: int,
+                 guided: bool = True, pretrained: bool = False, weights: str | None = None,
+                 vit_overrides: dict | None = None) -> None:
+        super().__init__()
+        self.vit = _timm(vit, pretrained, weights, num_classes=0, img_size=input_size, **(vit_overrides or {}))
+        cfg = self.vit.pretrained_cfg
+        self.normalize = Normalize(cfg.get("mean", (0.5, 0.5, 0.5)), cfg.get("std", (0.5, 0.5, 0.5)))
+        self.blocks = list(vit_blocks)
+        # blocks after the last one read, the final norm and the head would never get a gradient
+        self.vit.prune_intermediate_layers(self.blocks, prune_norm=True, prune_head=True)
+        self.grid = input_size // self.vit.patch_embed.patch_size[0]
+        width = len(self.blocks) * self.vit.embed_dim + residual_channels
+        self.residual = nn.Sequential(nn.Conv2d(3, residual_channels, 3, padding=1), nn.GELU(),
+                                      nn.Conv2d(residual_channels, residual_channels, 3, padding=1)) if residual_channels else None
+        self.guided = guided
+        self.guidance1 = Guidance(rep_dim, feature_channels, width) if guided else None
+        self.tgb1 = nn.ModuleList([TransposedAttention(width), TransposedAttention(width)])
+        self.reduce1 = nn.Linear(width, embed_dim)
+        self.swin1 = SwinStage(embed_dim, swin_depth, swin_heads, window, self.grid)
+        self.guidance2 = Guidance(rep_dim, feature_channels, embed_dim) if guided else None
+        self.tgb2 = nn.ModuleList([TransposedAttention(embed_dim), TransposedAttention(embed_dim)])
+        half = embed_dim // 2
+        self.reduce2 = nn.Linear(embed_dim, half)
+        self.swin2 = SwinStage(half, swin_depth, swin_heads, window, self.grid)
+        self.score = nn.Sequential(nn.Linear(half, half), nn.ReLU(inplace=True), nn.Linear(half, 1), nn.ReLU())
+        self.weight = nn.Sequential(nn.Linear(half, half), nn.ReLU(inplace=True), nn.Linear(half, 1), nn.Sigmoid())
+
+    def tokens(self, x: torch.Tensor, residual: torch.Tensor | None) -> torch.Tensor:
+        feats = self.vit.forward_intermediates(self.normalize(x), indices=self.blocks, output_fmt="NLC",
+                                               intermediates_only=True, stop_early=True)
+        tokens = torch.cat(feats, dim=-1)
+        if self.residual is not None:
+            r = residual if residual is not None else torch.zeros_like(x)
+            encoded = F.adaptive_avg_pool2d(self.residual(r), self.grid).flatten(2).transpose(1, 2)
+            tokens = torch.cat([tokens, encoded], dim=-1)
+        return tokens
+
+    def forward(self, x: torch.Tensor, f_q: torch.Tensor, residual: torch.Tensor | None = None,
+                features: torch.Tensor | None = None) -> torch.Tensor:
+        t = self.tokens(x, residual)
+        g = self.guidance1(f_q, features, self.grid) if self.guided else None
+        for block in self.tgb1:
+            t = block(t, g)
+        t = self.swin1(self.reduce1(t))
+        g = self.guidance2(f_q, features, self.grid) if self.guided else None
+        for block in self.tgb2:
+            t = block(t, g)
+        t = self.swin2(self.reduce2(t))
+        w = self.weight(t)
+        return ((self.score(t) * w).sum(dim=(1, 2)) / w.sum(dim=(1, 2)).clamp(min=1e-8))

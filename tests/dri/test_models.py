@@ -1,0 +1,144 @@
+"""DRI-IQA models: every registered variant, stage gradients, overfitting, checkpoints, registry."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+import dri
+from dri.losses import info_nce, mos_loss, rs_loss
+from dri.models import DRIIQA, model_config
+
+
+@pytest.fixture(scope="module")
+def tiny() -> DRIIQA:
+    torch.manual_seed(0)
+    return dri.create_model("dri_iqa_tiny")
+
+
+@pytest.mark.parametrize("name", dri.list_models())
+def test_every_variant_on_odd_sizes(name):
+    torch.manual_seed(0)
+    model = dri.create_model(name).eval()
+    card = dri.model_card(name)
+    assert card.input_size == model.config.input_size
+    x = torch.rand(2, 3, 37, 53)
+    with torch.no_grad():
+        f_q, f_d = model.represent(x)
+        x_hat, features = model.restore(x, f_d)
+        out = model(torch.rand(1, 3, 61, 45), return_all=True)
+    assert f_q.shape == f_d.shape == (2, model.config.dim)
+    assert x_hat.shape == x.shape and features.shape == (2, model.config.restorer_channels, 37, 53)
+    assert out["score"].shape == (1,) and torch.isfinite(out["score"]).all()
+    assert out["x_hat"].shape == (1, 3, card.input_size, card.input_size)
+
+
+@pytest.mark.parametrize("switch", [{"restoration": False}, {"split": False}, {"guidance": "tab"}])
+def test_ablations_build_and_run(switch):
+    model = dri.create_model("dri_iqa_tiny", **switch)
+    with torch.no_grad():
+        score = model(torch.rand(2, 3, 128, 128))
+    assert score.shape == (2,)
+    if switch.get("restoration") is False:
+        assert model.restorer is None
+        with pytest.raises(RuntimeError, match="without the restoration branch"):
+            model.restore(torch.rand(1, 3, 8, 8), torch.rand(1, 64))
+    if switch.get("split") is False:
+        f_q, f_d = model.represent(torch.rand(2, 3, 64, 64))
+        assert f_q is f_d and f_q.shape == (2, 128)
+
+
+def _with_grad(model: torch.nn.Module) -> set[str]:
+    """Parameters the backward pass reached (grads were cleared to None before it). Values can be
+    exactly zero at initialisation: timm zero-initialises the last norm of each residual block."""
+    return {n for n, p in model.named_parameters() if p.grad is not None}
+
+
+def _trainable(model: torch.nn.Module) -> set[str]:
+    return {n for n, p in model.named_parameters() if p.requires_grad}
+
+
+def test_stage_one_trains_exactly_dre_net(tiny):
+    tiny.zero_grad(set_to_none=True)
+    tiny.set_stage(1)
+    x = torch.rand(6, 3, 64, 64)
+    f_q, f_d = tiny.represent(x)
+    z_q, z_d = tiny.dre.project(f_q, f_d)
+    positives = torch.zeros(6, 6, dtype=torch.bool)
+    positives[0, 1] = positives[1, 0] = positives[2, 3] = positives[3, 2] = True
+    (info_nce(z_q, positives) + info_nce(z_d, positives)).backward()
+    graded = _with_grad(tiny)
+    assert graded and all(n.startswith("dre.") for n in graded)
+    assert {n for n in _trainable(tiny) if n.startswith("dre.")} == graded
+
+
+def test_stage_two_trains_predictor_and_restorer_with_dre_frozen(tiny):
+    tiny.zero_grad(set_to_none=True)
+    tiny.set_stage(2)
+    x = torch.rand(4, 3, 128, 128)
+    tiny.set_prototypes(torch.rand(64), torch.rand(64))
+    out = tiny(x, return_all=True)
+    f_q_hat, f_d_hat = tiny.represent(out["x_hat"])
+    loss = mos_loss(out["score"], torch.rand(4)) + 0.1 * rs_loss(f_q_hat, f_d_hat, tiny.prototype_q, tiny.prototype_d)
+    loss.backward()
+    graded = _with_grad(tiny)
+    assert not any(n.startswith("dre.") for n in graded)
+    assert any(n.startswith("restorer.") for n in graded) and any(n.startswith("predictor.") for n in graded)
+    assert graded == _trainable(tiny) - {n for n in _trainable(tiny) if not n.startswith(("restorer.", "predictor."))}
+    unreached = {n for n in _trainable(tiny)} - graded
+    assert not unreached, f"trainable parameters the stage-2 loss never reaches: {sorted(unreached)[:5]}"
+
+
+def test_stage_two_finetuning_opens_the_backbone_but_not_the_heads(tiny):
+    tiny.set_stage(2, finetune_dre=True)
+    trainable = _trainable(tiny)
+    assert any(n.startswith("dre.backbone.") for n in trainable) and "dre.fc.weight" in trainable
+    assert not any(n.startswith(("dre.head_q", "dre.head_d")) for n in trainable)
+
+
+def test_tiny_model_overfits_a_fixed_batch():
+    torch.manual_seed(1)
+    model = dri.create_model("dri_iqa_tiny")
+    model.set_stage(2)
+    x = torch.rand(6, 3, 128, 128, generator=torch.Generator().manual_seed(2))
+    target = torch.linspace(0.1, 0.9, 6)
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+    losses = []
+    for _ in range(40):
+        optimizer.zero_grad()
+        loss = mos_loss(model(x), target)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert min(losses[-5:]) < losses[0] / 10, losses[::5]
+
+
+def test_state_dict_round_trip_with_weights_only(tiny, tmp_path):
+    tiny.eval()
+    tiny.set_prototypes(torch.full((64,), 0.5), torch.full((64,), -0.25))
+    path = tmp_path / "weights.pt"
+    torch.save(tiny.state_dict(), path)
+    loaded = dri.create_model("dri_iqa_tiny", checkpoint=path).eval()
+    x = torch.rand(2, 3, 128, 128)
+    with torch.no_grad():
+        assert torch.equal(loaded(x), tiny(x))
+    assert torch.equal(loaded.prototype_q, tiny.prototype_q) and loaded.has_prototypes
+    torch.save({"model": tiny.state_dict(), "step": 3}, tmp_path / "checkpoint.pt")
+    assert torch.equal(dri.create_model("dri_iqa_tiny", checkpoint=tmp_path / "checkpoint.pt").prototype_d,
+                       tiny.prototype_d)
+
+
+def test_registry():
+    assert dri.list_models() == ["dri_iqa_base", "dri_iqa_tiny"]
+    assert dri.list_models("*tiny") == ["dri_iqa_tiny"]
+    assert model_config("dri_iqa_tiny", restoration=None, dim=None) == model_config("dri_iqa_tiny")
+    assert model_config("dri_iqa_tiny", dim=32).dim == 32
+    with pytest.raises(TypeError, match="unknown model options"):
+        dri.create_model("dri_iqa_tiny", depth=3)
+    with pytest.raises(KeyError, match="did you mean dri_iqa_tiny"):
+        dri.create_model("dri_iqa_tiy")
+    with pytest.raises(FileNotFoundError, match="no such weights file"):
+        dri.create_model("dri_iqa_tiny", checkpoint="missing.pt")
+    with pytest.raises(ValueError, match="guidance"):
+        dri.create_model("dri_iqa_tiny", guidance="cross")
+    card = dri.model_card("dri_iqa_base")
+    assert card.input_size == 224 and "higher is better" in card.score_range and card.weights is None

@@ -20,6 +20,7 @@ import random
 import tarfile
 import warnings
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -29,6 +30,8 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from degrade.pairs import POLICIES, relation_masks
 from degrade.plan import Plan
 
+from .crops import iqa_view
+from .iqa.table import split_contents
 from .shardformat import GROUP_IMAGES, IQA_LABEL, content_id, iter_samples, list_shards
 from .sources import decode_checked
 
@@ -60,6 +63,7 @@ class ShardStream(IterableDataset):
             raise FileNotFoundError(f"no shards found in {source!r}")
         self.seed, self.exact, self.shuffle_buffer, self.max_corrupt = seed, exact, shuffle_buffer, max_corrupt
         self.epoch = 0
+        self.split_ranks = True  # False: this process reads everything (e.g. evaluation on rank 0 alone)
         self._seen = self._bad = 0  # corrupt-data accounting, per worker copy
 
     def set_epoch(self, epoch: int) -> None:
@@ -67,7 +71,7 @@ class ShardStream(IterableDataset):
         self.epoch = epoch
 
     def slot(self) -> tuple[int, int]:
-        rank, world = rank_and_world()
+        rank, world = rank_and_world() if self.split_ranks else (0, 1)
         info = get_worker_info()
         worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
         return rank * workers + worker, world * workers
@@ -218,20 +222,6 @@ class GroupShards(ShardStream):
             cycle += 1
 
 
-def five_crops(image: torch.Tensor, size: int) -> torch.Tensor:
-    """The four corner crops and the centre crop (5, C, size, size); the short side is first
-    resized up to ``size`` when smaller."""
-    h, w = image.shape[-2:]
-    if min(h, w) < size:
-        scale = size / min(h, w)
-        image = torch.nn.functional.interpolate(image[None].float(), size=(max(size, round(h * scale)),
-                                                max(size, round(w * scale))), mode="bilinear",
-                                                antialias=False, align_corners=False)[0].round().clamp(0, 255).to(image.dtype)
-        h, w = image.shape[-2:]
-    corners = [(0, 0), (0, w - size), (h - size, 0), (h - size, w - size), ((h - size) // 2, (w - size) // 2)]
-    return torch.stack([image[:, t : t + size, l : l + size] for t, l in corners])
-
-
 class IQAShards(ShardStream):
     """Batches from shards written by ``pipelines.pack_iqa``, for one side of one split.
 
@@ -247,13 +237,14 @@ class IQAShards(ShardStream):
     """
 
     def __init__(self, source: str | os.PathLike | Sequence, *, split: int = 0, side: str = "train",
-                 official: bool = False, mode: str = "train", patch: int = 224, batch_size: int = 8, **kw: Any) -> None:
+                 official: bool = False, mode: str = "train", patch: int = 224, batch_size: int = 8,
+                 flip: bool = True, **kw: Any) -> None:
         kw.setdefault("exact", mode == "eval")
         super().__init__(source, **kw)
         if mode not in ("train", "eval") or side not in ("train", "val", "test", "all"):
             raise ValueError(f"mode must be train or eval and side train, val, test or all; got {mode!r}, {side!r}")
         self.split, self.side, self.official, self.mode = split, side, official, mode
-        self.patch, self.batch_size = patch, batch_size
+        self.patch, self.batch_size, self.flip = patch, batch_size, flip
 
     def _selected(self, label: dict[str, Any]) -> bool:
         if self.side == "all":
@@ -265,46 +256,35 @@ class IQAShards(ShardStream):
             raise ValueError(f"split {self.split} requested but the shards record {len(folds)} splits")
         return folds[self.split] == self.side
 
-    def _item(self, shard: str, sample: dict[str, bytes]) -> dict[str, Any] | None:
+    def _items(self, shard: str, sample: dict[str, bytes]) -> list[dict[str, Any]]:
         key = sample.get("__key__", "?")
         try:
             label = json.loads(sample[IQA_LABEL])
             if not self._selected(label):
-                return None
+                return []
             image_field = next(f for f in sample if f.startswith("image."))
             image = decode_checked(sample[image_field], f"{key}.{image_field}")
             ref_field = next((f for f in sample if f.startswith("ref.")), None)
             ref = decode_checked(sample[ref_field], f"{key}.{ref_field}") if ref_field else None
         except (KeyError, StopIteration, ValueError) as error:
             self._corrupt(shard, key, f"{type(error).__name__}: {error}")
-            return None
+            return []
         self._count()
-        p = self.patch
-        if self.mode == "eval":
-            crops = five_crops(image, p)
-            ref_crops = five_crops(ref, p) if ref is not None and ref.shape == image.shape else torch.zeros_like(crops)
-        else:
-            g = torch.Generator().manual_seed(_seed(self.seed, self.epoch, key, "crop"))
-            if min(image.shape[-2:]) < p:
-                image = five_crops(image, p)[4]
-                ref = None
-            (t, l), = _boxes(tuple(image.shape[-2:]), p, 1, g)
-            crops = image[:, t : t + p, l : l + p]
-            ref_crops = ref[:, t : t + p, l : l + p] if ref is not None and ref.shape == image.shape else torch.zeros_like(crops)
-            if bool(torch.rand((), generator=g) < 0.5):
-                crops, ref_crops = crops.flip(-1), ref_crops.flip(-1)
-        return {"key": key, "label": label, "image": crops, "ref": ref_crops, "has_ref": ref is not None}
+        return [self._view(key, label, image, ref)]
+
+    def _view(self, key: str, label: dict[str, Any], image: torch.Tensor, ref: torch.Tensor | None) -> dict[str, Any]:
+        g = torch.Generator().manual_seed(_seed(self.seed, self.epoch, key, "crop")) if self.mode == "train" else None
+        crop, ref_crop, has_ref = iqa_view(image, ref, self.mode, self.patch, g, self.flip)
+        return {"key": key, "label": label, "image": crop, "ref": ref_crop, "has_ref": has_ref}
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         batch: list[dict[str, Any]] = []
         for shard, sample in self._ordered():
-            item = self._item(shard, sample)
-            if item is None:
-                continue
-            batch.append(item)
-            if len(batch) == self.batch_size:
-                yield self._collate(batch)
-                batch = []
+            for item in self._items(shard, sample):
+                batch.append(item)
+                if len(batch) == self.batch_size:
+                    yield self._collate(batch)
+                    batch = []
         if batch:
             yield self._collate(batch)
 
@@ -321,3 +301,89 @@ def loader(dataset: ShardStream, num_workers: int = 0, **kw: Any) -> DataLoader:
     """A DataLoader over a shard stream (the stream already yields batches)."""
     return DataLoader(dataset, batch_size=None, num_workers=num_workers,
                       persistent_workers=False, **kw)
+
+
+def pseudo_mos(image: torch.Tensor, reference: torch.Tensor) -> float:
+    """A full-reference pseudo-label in [0, 1] (1: identical to the reference), NOT a human opinion score.
+
+    ``(SSIM + min(PSNR, 50 dB) / 50) / 2`` between the degraded image and its pristine reference,
+    both uint8 (3, H, W): the kind of weak supervision KADIS-700k-style training uses.
+    """
+    import kornia
+
+    x, r = image[None].float() / 255.0, reference[None].float() / 255.0
+    ssim = float(kornia.metrics.ssim(x, r, 11).mean())
+    mse = float(((x - r) ** 2).mean())
+    psnr = 50.0 if mse == 0 else min(50.0, -10.0 * torch.log10(torch.tensor(mse)).item())
+    return max(0.0, min(1.0, (ssim + psnr / 50.0) / 2.0))
+
+
+def crop_side(content: str, seed: int, split: int, train: float) -> str:
+    """Side of one crop in a crop-level split: train with probability ``train``, from a hash."""
+    return "train" if _seed(seed, split, content) / 2**63 < train else "test"
+
+
+def shard_contents(source: str | os.PathLike) -> list[str]:
+    """Source image ids used by a group-shard folder (from its scan record, else from the samples)."""
+    folder = Path(source) if Path(str(source)).is_dir() else None
+    scan = folder / "scan.json" if folder is not None else None
+    if scan is not None and scan.is_file():
+        return sorted(e["id"] for e in json.loads(scan.read_text())["entries"] if e.get("ok"))
+    ids = set()
+    for shard in list_shards(source):
+        for sample in iter_samples(shard):
+            meta = json.loads(sample["meta.json"])
+            ids.update((meta["a"]["id"], meta["b"]["id"]))
+    return sorted(ids)
+
+
+class PseudoIQAShards(IQAShards):
+    """An IQA set derived from group shards: every x1, x2 and y with its :func:`pseudo_mos` label.
+
+    ``unit`` decides what a split keeps together. ``"photo"``: all crops of one source image fall
+    on one side (the same seeded ordering as ``datasets.iqa`` tables; needs many source images to
+    be meaningful). ``"crop"``: each crop (source image and box; x1 and x2 share theirs) falls on
+    the train side with probability ``train``, from a hash of (seed, split, crop): held-out crops
+    are unseen images, though their photos may have other crops in training. Labels carry the
+    distortion types and levels of each image's plan.
+    """
+
+    def __init__(self, source: str | os.PathLike | Sequence, *, split: int = 0, side: str = "train",
+                 split_seed: int = 0, train: float = 0.8, unit: str = "photo",
+                 contents: Sequence[str] | None = None, **kw: Any) -> None:
+        super().__init__(source, split=split, side=side, **kw)
+        if unit not in ("photo", "crop"):
+            raise ValueError(f"unit must be 'photo' or 'crop', got {unit!r}")
+        self.unit, self.split_seed, self.train_fraction = unit, split_seed, train
+        self.sides: dict[str, str] = {}
+        if unit == "photo":
+            ids = list(contents) if contents is not None else shard_contents(source)
+            if len(ids) < 2:
+                raise ValueError(f"{source}: need at least two source images to split, found {len(ids)}")
+            self.sides = split_contents(ids, split_seed, split, train)
+
+    def side_of(self, meta_side: dict) -> str:
+        if self.unit == "photo":
+            return self.sides.get(meta_side["id"], "test")
+        return crop_side(content_id(meta_side), self.split_seed, self.split, self.train_fraction)
+
+    def _items(self, shard: str, sample: dict[str, bytes]) -> list[dict[str, Any]]:
+        key = sample.get("__key__", "?")
+        try:
+            meta = json.loads(sample["meta.json"])
+            images = {n: decode_checked(sample[f"{n}.png"], f"{key}.{n}.png") for n in GROUP_IMAGES}
+        except (KeyError, ValueError) as error:
+            self._corrupt(shard, key, f"{type(error).__name__}: {error}")
+            return []
+        self._count()
+        items = []
+        for view, ref, side_key in (("x1", "ref_a", "a"), ("x2", "ref_a", "a"), ("y", "ref_b", "b")):
+            content = meta[side_key]["id"] if self.unit == "photo" else content_id(meta[side_key])
+            if self.side != "all" and self.side_of(meta[side_key]) != self.side:
+                continue
+            plan = Plan.from_dict(meta["plans"][view])
+            quality = pseudo_mos(images[view], images[ref])
+            label = {"dataset": "pseudo", "unit": self.unit, "content": content, "group": key, "view": view, "quality": quality,
+                     "score": quality, "distortion": "+".join(plan.names) or "pristine", "levels": list(plan.levels)}
+            items.append(self._view(f"{key}_{view}", label, images[view], images[ref]))
+        return items

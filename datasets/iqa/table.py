@@ -140,12 +140,8 @@ class Table(Sequence[Record]):
             raise ValueError(f"{self.dataset}: {len(contents)} content(s) cannot be split")
         result = []
         for k in range(n):
-            order = sorted(contents, key=lambda c: hashlib.sha256(f"{seed}/{k}/{c}".encode()).digest())
-            n_train = min(len(order) - 1, max(1, round(train * len(order))))
-            n_val = min(len(order) - 1 - n_train, round(val * len(order)))
-            side = {c: "train" for c in order[:n_train]}
-            side.update({c: "val" for c in order[n_train : n_train + n_val]})
-            pick = {s: [i for i, r in enumerate(self.records) if side.get(r.content, "test") == s] for s in ("train", "val", "test")}
+            side = split_contents(contents, seed, k, train, val)
+            pick = {s: [i for i, r in enumerate(self.records) if side[r.content] == s] for s in ("train", "val", "test")}
             result.append(Split(k, self.subset(pick["train"]), self.subset(pick["val"]), self.subset(pick["test"])))
         return result
 
@@ -157,6 +153,21 @@ class Table(Sequence[Record]):
                 for content in part.contents():
                     sides[content].append(name)
         return sides
+
+
+def split_contents(contents: Sequence[str], seed: int, index: int, train: float, val: float = 0.0) -> dict[str, str]:
+    """The side (``train``/``val``/``test``) of each content in split ``index`` of ``seed``.
+
+    Contents are ordered by sha256 of (seed, index, id): the same on every machine and version.
+    At least one content goes to train and one to test.
+    """
+    order = sorted(set(contents), key=lambda c: hashlib.sha256(f"{seed}/{index}/{c}".encode()).digest())
+    n_train = min(len(order) - 1, max(1, round(train * len(order))))
+    n_val = min(len(order) - 1 - n_train, round(val * len(order)))
+    side = dict.fromkeys(order, "test")
+    side.update(dict.fromkeys(order[:n_train], "train"))
+    side.update(dict.fromkeys(order[n_train : n_train + n_val], "val"))
+    return side
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from datasets.shardformat import SCHEMA, group_key
-from datasets.shards import CorruptData, GroupShards, IQAShards, five_crops, loader
+from datasets.crops import five_crops
+from datasets.shards import CorruptData, GroupShards, IQAShards, loader
 from degrade.pairs import GroupPlans
 from degrade.plan import Plan
 from degrade.sampling import make_step
@@ -195,3 +196,42 @@ def test_iqa_train_crops_are_seeded_per_epoch(tmp_path):
 def test_five_crops_of_a_small_image_upscale_first():
     crops = five_crops(torch.zeros(3, 10, 20, dtype=torch.uint8), 16)
     assert crops.shape == (5, 3, 16, 16)
+
+
+# --- pseudo-MOS set from group shards -------------------------------------------------------
+
+
+def test_pseudo_mos_label():
+    from datasets.shards import pseudo_mos
+
+    image = torch.randint(0, 256, (3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    assert pseudo_mos(image, image) == pytest.approx(1.0)
+    noisy = (image.int() + torch.randint(-40, 41, image.shape, generator=torch.Generator().manual_seed(1))).clamp(0, 255)
+    assert 0.0 <= pseudo_mos(noisy.to(torch.uint8), image) < 0.9
+
+
+@pytest.mark.parametrize("unit", ["crop", "photo"])
+def test_pseudo_sets_are_disjoint_and_cover_every_image(tmp_path, unit):
+    from datasets.shards import PseudoIQAShards
+
+    out = tmp_path / "s"
+    out.mkdir()
+    samples = []
+    for i in range(12):
+        plans = GroupPlans(one_step("jpeg", 1 + i % 5, i), one_step("jpeg", 5 - i % 4, i), Plan(), "dri")
+        sample = group_sample(i, f"photo{i % 4}", f"photo{(i + 1) % 4}", plans, a_box=(i, 0, SIZE))
+        sample["y.png"] = sample["ref_b.png"]  # y's plan is empty: it is the reference itself
+        samples.append(sample)
+    shardio.write_tar(out, 0, samples)
+    kw = dict(patch=16, batch_size=8, unit=unit, contents=[f"photo{k}" for k in range(4)], mode="eval")
+    train = {k for b in PseudoIQAShards(out, side="train", **kw) for k in b["keys"]}
+    test_batches = list(PseudoIQAShards(out, side="test", **kw))
+    test = {k for b in test_batches for k in b["keys"]}
+    assert train and test and not train & test and len(train | test) == 36
+    labels = [label for b in test_batches for label in b["labels"]]
+    assert all(0 <= label["quality"] <= 1 for label in labels)
+    assert {label["quality"] for label in labels if label["distortion"] == "pristine"} <= {1.0}
+    if unit == "photo":  # every crop of a photo is on the same side
+        photos = {label["content"] for label in labels}
+        train_photos = {lab["content"] for b in PseudoIQAShards(out, side="train", **kw) for lab in b["labels"]}
+        assert not photos & train_photos

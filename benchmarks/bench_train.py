@@ -1,0 +1,106 @@
+"""Training and prediction throughput: stage 1 and stage 2 samples/s, DDP vs one process, predict images/s.
+
+Runs the real CLIs (``python -m dri.train``, under ``torchrun`` for DDP) for a few steps on demo
+shards built first, and reads the rates from the runs' ``metrics.jsonl`` (the first logged
+window, which includes start-up, is dropped). Prediction uses ``dri.predict_images``
+on the built-in photos and crops of them. Writes ``benchmarks/results/train_<device>.json`` and
+its BENCHMARKS.md section.
+
+    python benchmarks/bench_train.py [--device cuda] [--skip-base]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import dri  # noqa: E402
+from _report import describe, machine, update_section, write_json  # noqa: E402
+from degrade.samples import sample_paths  # noqa: E402
+
+
+def rate(run: Path, stage: str, key: str) -> float:
+    rows = [json.loads(line) for line in (run / stage / "metrics.jsonl").read_text().splitlines()]
+    values = [r[key] for r in rows if key in r][1:]
+    return statistics.median(values) if values else float("nan")
+
+
+def train(shards: Path, out: Path, stage: str, args: list[str], processes: int = 1) -> None:
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(processes),
+                "--master_port", str(29600 + os.getpid() % 500)] if processes > 1 else [sys.executable]
+    command = [*launcher, "-m", "dri.train", "--stage", stage, "--out", str(out), "--shards.path", str(shards),
+               "--log_every", "2", "--checkpoint_every", "1000", "--workers", "2", *args]
+    env = {**os.environ, "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // processes))}
+    result = subprocess.run(command, capture_output=True, text=True, env=env)
+    if result.returncode != 0:
+        raise RuntimeError(result.stderr[-3000:])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--steps", type=int, default=24)
+    parser.add_argument("--skip-base", action="store_true", help="only the tiny variant")
+    args = parser.parse_args()
+    device = args.device
+    rows: dict[str, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        shards = tmp / "shards"
+        subprocess.run([sys.executable, "-m", "pipelines.build_shards", "--out", str(shards), "--groups", "128",
+                        "--groups-per-shard", "16"], check=True, capture_output=True)
+        steps = ["--stage1.steps", str(args.steps), "--stage2.steps", str(args.steps), "--stage2.eval_every", "0",
+                 "--device", device]
+        for processes in (1, 2):
+            out = tmp / f"tiny{processes}"
+            train(shards, out, "all", steps, processes)
+            rows[f"dri_iqa_tiny, {processes} process{'es' if processes > 1 else ''}"] = {
+                "stage1_groups_per_s": rate(out, "stage1", "groups_per_s"),
+                "stage2_images_per_s": rate(out, "stage2", "images_per_s")}
+        if not args.skip_base:
+            out = tmp / "base"
+            base = ["--model.name", "dri_iqa_base", "--stage1.steps", "6", "--stage1.groups", "2", "--stage1.patch",
+                    "224", "--stage2.steps", "6", "--stage2.batch", "4", "--stage2.eval_every", "0",
+                    "--stage1.prototype_batches", "1", "--device", device]
+            big = tmp / "shards_base"
+            subprocess.run([sys.executable, "-m", "pipelines.build_shards", "--out", str(big), "--groups", "32",
+                            "--groups-per-shard", "8", "--size", "256"], check=True, capture_output=True)
+            train(big, out, "all", base)
+            rows["dri_iqa_base, 1 process"] = {"stage1_groups_per_s": rate(out, "stage1", "groups_per_s"),
+                                               "stage2_images_per_s": rate(out, "stage2", "images_per_s")}
+    photos = list(sample_paths().values())
+    predictions = {}
+    for name in (["dri_iqa_tiny"] if args.skip_base else ["dri_iqa_tiny", "dri_iqa_base"]):
+        model = dri.create_model(name)
+        images = photos * (4 if name == "dri_iqa_tiny" else 1)
+        dri.predict_images(model, photos[:2], device=device)
+        start = time.perf_counter()
+        dri.predict_images(model, images, device=device, workers=2)
+        predictions[name] = len(images) / (time.perf_counter() - start)
+    info = machine()
+    write_json(f"train_{torch.device(device).type}", {"machine": info, "training": rows, "predict_images_per_s": predictions})
+    lines = [f"Measured on {describe(info)}; device `{device}`. Rates are medians of the logged windows after the "
+             "first; a stage-1 sample is a group (6 patches), a stage-2 sample an image crop.", "",
+             "| variant | stage 1 groups/s | stage 2 images/s |", "|---|---:|---:|"]
+    for name, r in rows.items():
+        lines.append(f"| {name} | {r['stage1_groups_per_s']:.1f} | {r['stage2_images_per_s']:.1f} |")
+    lines += ["", "| `dri.predict` (five crops per image) | images/s |", "|---|---:|"]
+    lines += [f"| {name} | {value:.1f} |" for name, value in predictions.items()]
+    update_section(f"bench_train:{torch.device(device).type}", "\n".join(lines))
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,132 @@
+"""Scoring images with a model: the deterministic crop policy, batched over a DataLoader.
+
+Crop policy (``crop=``):
+
+* ``"five"`` (default): the four corner crops and the centre crop at the model's input size, scores
+  averaged; images smaller than the input size are first resized up (short side = input size).
+  ``max_side`` first shrinks images whose longer side exceeds it (area filter), so crops of a
+  very large photo still see a meaningful part of it.
+* ``"resize"``: the whole image resized to the input size (aspect ratio not kept).
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset
+
+from datasets.crops import five_crops
+from datasets.sources import IMAGE_SUFFIXES, decode_checked
+
+from .models import DRIIQA
+
+
+def prepare(image: torch.Tensor, size: int, crop: str = "five", max_side: int | None = None) -> torch.Tensor:
+    """A uint8 (3, H, W) image as the model's input: (5, 3, size, size) for five crops, (1, ...) for resize."""
+    if max_side is not None and max(image.shape[-2:]) > max_side:
+        scale = max_side / max(image.shape[-2:])
+        shape = (max(1, round(image.shape[-2] * scale)), max(1, round(image.shape[-1] * scale)))
+        image = F.interpolate(image[None].float(), size=shape, mode="area")[0].round().clamp(0, 255).to(torch.uint8)
+    if crop == "five":
+        return five_crops(image, size)
+    if crop == "resize":
+        out = F.interpolate(image[None].float(), size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+        return out.round().clamp(0, 255).to(torch.uint8)
+    raise ValueError(f"crop must be 'five' or 'resize', got {crop!r}")
+
+
+@torch.no_grad()
+def score_crops(model: DRIIQA, crops: torch.Tensor, device: torch.device | str) -> torch.Tensor:
+    """Scores of (B, K, 3, S, S) or (B, 3, S, S) uint8 crops, averaged over the K crops of each image: (B,)."""
+    if crops.ndim == 4:
+        crops = crops.unsqueeze(1)
+    if crops.shape[1] > 1 and bool((crops == crops[:, :1]).all()):
+        crops = crops[:, :1]  # images of exactly the input size: the five crops are one and the same
+    b, k = crops.shape[:2]
+    x = crops.flatten(0, 1).to(device).float() / 255.0
+    return model(x).view(b, k).mean(dim=1).cpu()
+
+
+def score_batches(model: DRIIQA, batches: Iterable[dict], device: torch.device | str) -> tuple[list[float], list[dict]]:
+    """Predictions and labels over batches with ``images`` (crops) and ``labels``."""
+    predictions: list[float] = []
+    labels: list[dict] = []
+    was_training = model.training
+    model.eval()
+    for batch in batches:
+        predictions += score_crops(model, batch["images"], device).tolist()
+        labels += batch["labels"]
+    model.train(was_training)
+    return predictions, labels
+
+
+def find_images(inputs: Sequence[str | os.PathLike]) -> list[Path]:
+    """Files and folders (searched recursively, sorted) to a list of image paths."""
+    paths: list[Path] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            paths += sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        else:
+            paths.append(path)
+    return paths
+
+
+class _Images(Dataset):
+    def __init__(self, items: Sequence, size: int, crop: str, max_side: int | None) -> None:
+        self.items, self.size, self.crop, self.max_side = list(items), size, crop, max_side
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int):
+        item = self.items[i]
+        try:
+            if isinstance(item, torch.Tensor):
+                image = (item.clamp(0, 1) * 255).round().to(torch.uint8) if item.is_floating_point() else item
+            else:
+                image = decode_checked(Path(item).read_bytes(), str(item))
+            return i, prepare(image, self.size, self.crop, self.max_side), None
+        except (OSError, ValueError) as error:
+            return i, None, str(error)
+
+
+def _collate(items):
+    good = [(i, x) for i, x, e in items if x is not None]
+    bad = [(i, e) for i, _, e in items if e is not None]
+    crops = torch.stack([x for _, x in good]) if good else None
+    return [i for i, _ in good], crops, bad
+
+
+@dataclass
+class Prediction:
+    item: str
+    score: float | None
+    error: str | None = None
+
+
+def predict_images(model: DRIIQA, inputs: Sequence, *, batch_size: int = 16, device: str | torch.device = "cpu",
+                   crop: str = "five", max_side: int | None = None, workers: int = 0) -> list[Prediction]:
+    """Score image files, folders (recursive) or tensors ((3, H, W) float in [0, 1] or uint8), in input order.
+
+    Unreadable files get ``score=None`` and the reason in ``error``; the others are unaffected.
+    """
+    items: list = []
+    for x in inputs:
+        items += [x] if isinstance(x, torch.Tensor) else find_images([x])
+    model = model.to(device).eval()
+    data = _Images(items, model.config.input_size, crop, max_side)
+    results: list[Prediction] = [Prediction(str(x) if not isinstance(x, torch.Tensor) else f"tensor[{i}]", None)
+                                 for i, x in enumerate(items)]
+    loader = DataLoader(data, batch_size=batch_size, num_workers=workers, collate_fn=_collate)
+    for indices, crops, bad in loader:
+        if crops is not None:
+            for i, score in zip(indices, score_crops(model, crops, device).tolist()):
+                results[i].score = score
+        for i, error in bad:
+            results[i].error = error
+    return results

@@ -1,0 +1,75 @@
+"""Scoring images (crop policy, batching, bad files) and inference checkpoints."""
+from __future__ import annotations
+
+import os
+import pickle
+
+import pytest
+import torch
+
+import dri
+from degrade.samples import sample_path
+from dri import checkpoint
+from dri.inference import prepare
+
+
+@pytest.fixture(scope="module")
+def tiny() -> dri.DRIIQA:
+    torch.manual_seed(0)
+    return dri.create_model("dri_iqa_tiny").eval()
+
+
+def test_prepare_crops_resizes_and_shrinks():
+    image = torch.randint(0, 256, (3, 200, 300), dtype=torch.uint8)
+    crops = prepare(image, 128)
+    assert crops.shape == (5, 3, 128, 128) and crops.dtype == torch.uint8
+    assert torch.equal(crops[0], image[:, :128, :128]) and torch.equal(crops[4], image[:, 36:164, 86:214])
+    assert prepare(torch.zeros(3, 60, 90, dtype=torch.uint8), 128).shape == (5, 3, 128, 128)  # resized up
+    assert prepare(image, 128, crop="resize").shape == (1, 3, 128, 128)
+    shrunk = prepare(torch.arange(3 * 1000 * 2000).reshape(3, 1000, 2000).to(torch.uint8), 128, max_side=500)
+    assert shrunk.shape == (5, 3, 128, 128)
+
+
+def test_predict_images_on_tensors_files_and_folders(tiny, tmp_path):
+    folder = tmp_path / "photos"
+    (folder / "nested").mkdir(parents=True)
+    source = sample_path("coffee")
+    (folder / "nested" / f"coffee{source.suffix}").write_bytes(source.read_bytes())
+    (folder / "broken.png").write_bytes(b"\x89PNG not really")
+    image = torch.rand(3, 150, 170)
+    as_uint8 = (image * 255).round().to(torch.uint8)
+    results = dri.predict_images(tiny, [image, as_uint8, folder, tmp_path / "missing.jpg"], batch_size=2)
+    assert [r.item.split("/")[-1] for r in results] == ["tensor[0]", "tensor[1]", "broken.png",
+                                                        f"coffee{source.suffix}", "missing.jpg"]
+    assert results[0].score == results[1].score  # floats are quantised like decoded files
+    assert results[2].score is None and "broken.png" in results[2].error
+    assert results[3].score is not None and results[3].error is None
+    assert results[4].score is None and results[4].error
+    again = dri.predict_images(tiny, [image, folder], batch_size=1)
+    assert again[0].score == pytest.approx(results[0].score, abs=1e-6)
+    assert again[2].score == pytest.approx(results[3].score, abs=1e-6)
+
+
+def test_inference_checkpoint_round_trip(tiny, tmp_path):
+    path = tmp_path / "model.pt"
+    digest = checkpoint.save_inference(path, tiny, "dri_iqa_tiny", {}, step=7)
+    model, info = dri.load_model(path)
+    assert info["sha256"] == digest == checkpoint.file_sha256(path) and info["step"] == 7
+    x = torch.rand(2, 3, 128, 128)
+    with torch.no_grad():
+        assert torch.equal(model(x), tiny(x))
+    assert not list(tmp_path.glob("*.tmp"))  # written under a temporary name, then renamed
+
+
+class _Payload:
+    def __reduce__(self):
+        return (os.getcwd, ())  # harmless, but a call no weights-only loader may make
+
+
+def test_checkpoints_never_unpickle_foreign_objects(tmp_path):
+    path = tmp_path / "evil.pt"
+    torch.save({"model_name": "dri_iqa_tiny", "model": _Payload()}, path, pickle_protocol=2)
+    with pytest.raises(pickle.UnpicklingError):
+        dri.load_model(path)
+    with pytest.raises(FileNotFoundError, match="no such checkpoint"):
+        dri.load_model(tmp_path / "absent.pt")

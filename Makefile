@@ -47,6 +47,7 @@ bench: $(VENV)/.installed-dev
 	$(PY) benchmarks/bench_shards.py
 	$(PY) benchmarks/bench_loader.py
 	$(PY) benchmarks/bench_model.py
+	$(PY) benchmarks/bench_train.py
 
 clean:
 	rm -rf $(OUT) .pytest_cache

@@ -371,16 +371,18 @@ class PseudoIQAShards(IQAShards):
         key = sample.get("__key__", "?")
         try:
             meta = json.loads(sample["meta.json"])
-            images = {n: decode_checked(sample[f"{n}.png"], f"{key}.{n}.png") for n in GROUP_IMAGES}
+            views = [(view, ref, side_key) for view, ref, side_key in
+                     (("x1", "ref_a", "a"), ("x2", "ref_a", "a"), ("y", "ref_b", "b"))
+                     if self.side == "all" or self.side_of(meta[side_key]) == self.side]
+            needed = {name for view, ref, _ in views for name in (view, ref)}  # decode only what is used
+            images = {n: decode_checked(sample[f"{n}.png"], f"{key}.{n}.png") for n in GROUP_IMAGES if n in needed}
         except (KeyError, ValueError) as error:
             self._corrupt(shard, key, f"{type(error).__name__}: {error}")
             return []
         self._count()
         items = []
-        for view, ref, side_key in (("x1", "ref_a", "a"), ("x2", "ref_a", "a"), ("y", "ref_b", "b")):
+        for view, ref, side_key in views:
             content = meta[side_key]["id"] if self.unit == "photo" else content_id(meta[side_key])
-            if self.side != "all" and self.side_of(meta[side_key]) != self.side:
-                continue
             plan = Plan.from_dict(meta["plans"][view])
             quality = pseudo_mos(images[view], images[ref])
             label = {"dataset": "pseudo", "unit": self.unit, "content": content, "group": key, "view": view, "quality": quality,

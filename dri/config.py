@@ -73,7 +73,8 @@ class Stage2Config:
     pseudo_split: str = "crop"  # pseudo-MOS set: hold out crops ("crop") or whole source photos ("photo")
     rs: bool = True
     rs_weight: float = 0.1
-    rank_weight: float = 0.0
+    rank_weight: float = 0.0  # pairwise ranking loss over the batch
+    content_rank_weight: float = 0.0  # pairwise ranking among images of the same content (reference)
     finetune_dre: bool = False
     dre_lr_scale: float = 0.1
     optimizer: str = "adam"

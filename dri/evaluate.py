@@ -82,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         one_split = args.split if args.split is not None else (0 if args.splits == 1 else None)
         test_of = (one_split, args.seed, args.train) if (source == "pseudo" and one_split is not None) else None
         predictions, labels = score_source(model, source, args.root, args.device, args.batch, args.workers,
-                                           unit=args.pseudo_split, test_of=test_of, **options)
+                                           unit=args.pseudo_split, test_of=test_of, progress="scoring", **options)
         if args.test_on:
             results = {"mode": "cross-dataset", "train_on": args.train_on or info.get("trained_on"),
                        "test_on": source, **whole_set(predictions, labels)}
@@ -114,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "level_consistency" in results:
         lc = results["level_consistency"]
         print(f"level consistency (mean within-image SRCC against level, {lc['references']} held-out crops): "
-              f"{lc['mean_srcc']:.3f}")
+              f"{lc['mean_srcc']:.3f} (the pseudo-MOS labels themselves: {lc['pseudo_mos_mean_srcc']:.3f})")
     print(f"results: {out / 'results.json'}, plot: {out / 'scatter.png'}")
     return 0
 

@@ -20,7 +20,7 @@ import degrade
 from datasets import iqa
 from datasets.iqa.records import RecordDataset, collate
 from datasets.iqa.table import split_contents
-from datasets.shards import IQAShards, PseudoIQAShards, crop_side, loader, shard_contents
+from datasets.shards import IQAShards, PseudoIQAShards, crop_side, loader, pseudo_mos, shard_contents
 from degrade.plan import Plan
 from degrade.sampling import at_level, make_step, get_preset
 
@@ -30,7 +30,7 @@ from .models import DRIIQA
 
 
 def score_source(model: DRIIQA, source: str, root: str | Path, device, batch: int = 16, workers: int = 0,
-                 unit: str = "crop", test_of: tuple[int, int, float] | None = None,
+                 unit: str = "crop", test_of: tuple[int, int, float] | None = None, progress: str | None = None,
                  **options: Any) -> tuple[list[float], list[dict]]:
     """Predictions and labels (with ``quality``, ``content``, ``distortion``) for the images of a source.
 
@@ -43,14 +43,14 @@ def score_source(model: DRIIQA, source: str, root: str | Path, device, batch: in
         data = PseudoIQAShards(root, side="test" if test_of is not None else "all", mode="eval", patch=size,
                                batch_size=batch, unit=unit, split=split, split_seed=seed, train=train,
                                contents=shard_contents(root) if unit == "photo" else None)
-        return score_batches(model, loader(data, num_workers=workers), device)
+        return score_batches(model, loader(data, num_workers=workers), device, progress)
     if source == "shards":
         data = IQAShards(root, side="all", mode="eval", patch=size, batch_size=batch)
-        return score_batches(model, loader(data, num_workers=workers), device)
+        return score_batches(model, loader(data, num_workers=workers), device, progress)
     table = iqa.load(source, root, **options)
     batches = DataLoader(RecordDataset(table.records, "eval", size), batch_size=batch, num_workers=workers,
                          collate_fn=collate)
-    predictions, labels = score_batches(model, batches, device)
+    predictions, labels = score_batches(model, batches, device, progress)
     for label, record in zip(labels, table.records):
         label["folds_source"] = "table"
         label["official"] = record.official
@@ -124,26 +124,38 @@ def level_consistency(model: DRIIQA, references: Sequence[torch.Tensor], device,
 
     Each pristine reference (uint8 (3, S, S), S >= the model input) is degraded by every
     distortion of the preset at levels 1..5 with shared random draws (only severity changes);
-    the centre crop at the model's input size is scored. A perfect model scores 1.
+    the centre crop at the model's input size is scored. A perfect model scores 1. The same
+    statistic for the pseudo-MOS labels of the whole degraded images (``pseudo_mos_*``) shows how
+    far a model that learns those labels can go.
     """
     model = model.to(device).eval()
     size = model.config.input_size
     names = get_preset(preset).distortions
+    levels = [-level for level in range(1, 6)]
     per_name: dict[str, list[float]] = defaultdict(list)
+    per_name_labels: dict[str, list[float]] = defaultdict(list)
     for r, ref in enumerate(references):
         batch = (ref.float() / 255.0).unsqueeze(0).expand(5, -1, -1, -1).contiguous()
         top, left = (ref.shape[-2] - size) // 2, (ref.shape[-1] - size) // 2
         for n, name in enumerate(names):
             first = make_step(name, 1, torch.Generator().manual_seed(seed * 100003 + r * 101 + n))
             plans = [Plan((at_level(first, level),)) for level in range(1, 6)]
-            images = degrade.apply_plans(batch, plans, quantize=True)[..., top : top + size, left : left + size]
-            scores = score_crops(model, (images * 255).round().to(torch.uint8), device).tolist()
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                value = metrics.srcc(scores, [-level for level in range(1, 6)])
-            if value == value:  # skip NaN (constant predictions)
-                per_name[name].append(value)
-    means = {name: statistics.fmean(v) for name, v in per_name.items() if v}
-    every = [x for v in per_name.values() for x in v]
-    return {"mean_srcc": statistics.fmean(every) if every else float("nan"), "references": len(references),
-            "per_distortion": means}
+            whole = (degrade.apply_plans(batch, plans, quantize=True) * 255).round().to(torch.uint8)
+            scores = score_crops(model, whole[..., top : top + size, left : left + size], device).tolist()
+            labels = [pseudo_mos(image, ref) for image in whole]
+            for values, into in ((scores, per_name[name]), (labels, per_name_labels[name])):
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    value = metrics.srcc(values, levels)
+                if value == value:  # skip NaN (constant values)
+                    into.append(value)
+
+    def summary(per: dict[str, list[float]]) -> tuple[float, dict[str, float]]:
+        every = [x for v in per.values() for x in v]
+        return (statistics.fmean(every) if every else float("nan"),
+                {name: statistics.fmean(v) for name, v in per.items() if v})
+
+    mean, means = summary(per_name)
+    label_mean, label_means = summary(per_name_labels)
+    return {"mean_srcc": mean, "references": len(references), "per_distortion": means,
+            "pseudo_mos_mean_srcc": label_mean, "pseudo_mos_per_distortion": label_means}

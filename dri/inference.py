@@ -11,6 +11,7 @@ Crop policy (``crop=``):
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
 
 from datasets.crops import five_crops
 from datasets.sources import IMAGE_SUFFIXES, decode_checked
@@ -51,15 +53,22 @@ def score_crops(model: DRIIQA, crops: torch.Tensor, device: torch.device | str) 
     return model(x).view(b, k).mean(dim=1).cpu()
 
 
-def score_batches(model: DRIIQA, batches: Iterable[dict], device: torch.device | str) -> tuple[list[float], list[dict]]:
-    """Predictions and labels over batches with ``images`` (crops) and ``labels``."""
+def score_batches(model: DRIIQA, batches: Iterable[dict], device: torch.device | str,
+                  progress: str | None = None) -> tuple[list[float], list[dict]]:
+    """Predictions and labels over batches with ``images`` (crops) and ``labels``.
+
+    ``progress``: a description for a progress bar on stderr (none when ``None``).
+    """
     predictions: list[float] = []
     labels: list[dict] = []
     was_training = model.training
     model.eval()
-    for batch in batches:
-        predictions += score_crops(model, batch["images"], device).tolist()
-        labels += batch["labels"]
+    with tqdm(desc=progress, unit="img", disable=progress is None, file=sys.stderr, dynamic_ncols=True,
+              leave=False) as bar:
+        for batch in batches:
+            predictions += score_crops(model, batch["images"], device).tolist()
+            labels += batch["labels"]
+            bar.update(len(batch["labels"]))
     model.train(was_training)
     return predictions, labels
 
@@ -110,7 +119,8 @@ class Prediction:
 
 
 def predict_images(model: DRIIQA, inputs: Sequence, *, batch_size: int = 16, device: str | torch.device = "cpu",
-                   crop: str = "five", max_side: int | None = None, workers: int = 0) -> list[Prediction]:
+                   crop: str = "five", max_side: int | None = None, workers: int = 0,
+                   progress: bool = False) -> list[Prediction]:
     """Score image files, folders (recursive) or tensors ((3, H, W) float in [0, 1] or uint8), in input order.
 
     Unreadable files get ``score=None`` and the reason in ``error``; the others are unaffected.
@@ -123,10 +133,13 @@ def predict_images(model: DRIIQA, inputs: Sequence, *, batch_size: int = 16, dev
     results: list[Prediction] = [Prediction(str(x) if not isinstance(x, torch.Tensor) else f"tensor[{i}]", None)
                                  for i, x in enumerate(items)]
     loader = DataLoader(data, batch_size=batch_size, num_workers=workers, collate_fn=_collate)
-    for indices, crops, bad in loader:
-        if crops is not None:
-            for i, score in zip(indices, score_crops(model, crops, device).tolist()):
-                results[i].score = score
-        for i, error in bad:
-            results[i].error = error
+    with tqdm(total=len(items), desc="scoring", unit="img", disable=not progress, file=sys.stderr,
+              dynamic_ncols=True) as bar:
+        for indices, crops, bad in loader:
+            if crops is not None:
+                for i, score in zip(indices, score_crops(model, crops, device).tolist()):
+                    results[i].score = score
+            for i, error in bad:
+                results[i].error = error
+            bar.update(len(indices) + len(bad))
     return results

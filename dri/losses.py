@@ -78,11 +78,16 @@ def rs_loss(f_q_hat: torch.Tensor, f_d_hat: torch.Tensor, target_q: torch.Tensor
     return loss
 
 
-def rank_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Pairwise logistic ranking loss: penalises every pair ordered against the targets."""
+def rank_loss(pred: torch.Tensor, target: torch.Tensor, pairs: torch.Tensor | None = None) -> torch.Tensor:
+    """Pairwise logistic ranking loss: penalises every pair ordered against the targets.
+
+    ``pairs`` ((B, B) bool) restricts the loss to some pairs, e.g. images of the same content.
+    """
     sign = torch.sign(target[:, None] - target[None, :])
     diff = pred[:, None] - pred[None, :]
     valid = sign != 0
+    if pairs is not None:
+        valid = valid & pairs
     if not valid.any():
         return pred.sum() * 0.0
     return F.softplus(-sign[valid] * diff[valid]).mean()

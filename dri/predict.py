@@ -48,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     results = predict_images(model, paths, batch_size=args.batch, device=args.device, crop=args.crop,
-                             max_side=args.max_side, workers=args.workers)
+                             max_side=args.max_side, workers=args.workers, progress=True)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "w", newline="") as handle:

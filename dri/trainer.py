@@ -38,7 +38,7 @@ from datasets.shards import GroupShards, IQAShards, PseudoIQAShards, loader, sha
 from . import checkpoint, metrics
 from .config import ConfigError, TrainConfig, save, to_dict
 from .inference import score_batches
-from .losses import EmbeddingQueue, info_nce, mos_loss, restoration_l1, rs_loss
+from .losses import EmbeddingQueue, info_nce, mos_loss, rank_loss, restoration_l1, rs_loss
 from .models import DRIIQA, create_model
 from .runlog import RunLog, scatter
 
@@ -253,9 +253,10 @@ class ContrastiveObjective(nn.Module):
 class ScoreObjective(nn.Module):
     """Stage 2: MOS loss (+ rank term) and the RS loss on the restored image."""
 
-    def __init__(self, model: DRIIQA, rs_weight: float, rank_weight: float) -> None:
+    def __init__(self, model: DRIIQA, rs_weight: float, rank_weight: float, content_rank_weight: float = 0.0) -> None:
         super().__init__()
         self.model, self.rs_weight, self.rank_weight = model, rs_weight, rank_weight
+        self.content_rank_weight = content_rank_weight
 
     def forward(self, batch: dict, device: torch.device) -> tuple[torch.Tensor, dict[str, float]]:
         x = batch["images"].to(device).float() / 255.0
@@ -263,6 +264,12 @@ class ScoreObjective(nn.Module):
         out = self.model(x, return_all=True)
         loss = mos_loss(out["score"], target, self.rank_weight)
         parts = {"loss_mos": loss.item()}
+        if self.content_rank_weight:  # order images of one content (reference) by their labels
+            contents = [label.get("content") for label in batch["labels"]]
+            same = torch.tensor([[a is not None and a == b for b in contents] for a in contents], device=device)
+            within = rank_loss(out["score"], target, same)
+            loss = loss + self.content_rank_weight * within
+            parts["loss_content_rank"] = within.item()
         if self.rs_weight and out["x_hat"] is not None:
             f_q_hat, f_d_hat = self.model.represent(out["x_hat"])
             has_ref = batch["has_ref"].to(device)
@@ -464,7 +471,7 @@ def parameters_agree(model: nn.Module, rt: Runtime) -> bool:
 
 
 def evaluate_held_out(model: DRIIQA, data: Stage2Data, device: torch.device) -> tuple[dict[str, float], list[float], list[dict]]:
-    predictions, labels = score_batches(model, data.test_batches(), device)
+    predictions, labels = score_batches(model, data.test_batches(), device, progress="held-out")
     quality = [float(label["quality"]) for label in labels]
     with_warnings = metrics.evaluate(predictions, quality) if len(quality) > 5 else {}
     return with_warnings, predictions, labels
@@ -489,7 +496,8 @@ def train_stage2(cfg: TrainConfig, rt: Runtime, resume: bool) -> dict[str, Any]:
         groups.append({"params": _trainable(model.restorer)})
     if s2.finetune_dre:
         groups.append({"params": _trainable(model.dre), "lr": s2.lr * s2.dre_lr_scale})
-    objective = ScoreObjective(model, s2.rs_weight if s2.rs else 0.0, s2.rank_weight).to(rt.device)
+    objective = ScoreObjective(model, s2.rs_weight if s2.rs else 0.0, s2.rank_weight,
+                               s2.content_rank_weight).to(rt.device)
     optimizer = make_optimizer(s2.optimizer, groups, s2.lr, s2.weight_decay)
     scheduler = cosine_schedule(optimizer, s2.steps, s2.warmup)
     data = Stage2Data(cfg, shards, model.config.input_size, rt)

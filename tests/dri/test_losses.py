@@ -75,3 +75,14 @@ def test_mos_and_rank_losses():
     assert rank_loss(ordered, target) < rank_loss(reversed_, target)
     assert float(mos_loss(ordered, target, rank_weight=1.0)) > float(mos_loss(ordered, target))
     assert float(rank_loss(torch.rand(3), torch.ones(3))) == 0.0  # no ordered pair
+
+
+def test_rank_loss_restricted_to_pairs():
+    target = torch.tensor([0.9, 0.1, 0.8, 0.2])
+    pred = torch.tensor([0.9, 0.1, 0.2, 0.8], requires_grad=True)  # items 2 and 3 are swapped
+    content = torch.tensor([0, 0, 1, 1])
+    same = content[:, None] == content[None, :]
+    only_first = same & (content[:, None] == 0)
+    assert float(rank_loss(pred.detach(), target, only_first)) < float(rank_loss(pred.detach(), target, same))
+    rank_loss(pred, target, only_first).backward()
+    assert pred.grad[2:].abs().sum() == 0 and pred.grad[:2].abs().sum() > 0

@@ -85,6 +85,7 @@ def test_two_stages_then_evaluate_and_predict(shards, tmp_path, capsys):
     second = json.loads((tmp_path / "eval" / "results.json").read_text())
     assert first == second and len(first["splits"]) == 2
     assert -1 <= first["level_consistency"]["mean_srcc"] <= 1
+    assert first["level_consistency"]["pseudo_mos_mean_srcc"] > 0.8  # the labels fall as the level rises
     assert (tmp_path / "eval" / "scatter.png").is_file()
     # prediction on files, with one unreadable
     images = tmp_path / "images"

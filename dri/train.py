@@ -24,7 +24,8 @@ def parse(argv: Sequence[str] | None) -> tuple[argparse.Namespace, dict[str, str
                "--stage2.root /data/kadid10k --model.name dri_iqa_base --model.overrides.restoration false. "
                "See dri/configs/tiny.yaml for every setting.")
     parser.add_argument("--config", help="YAML config (default: the tiny recipe, dri/configs/tiny.yaml)")
-    parser.add_argument("--stage", choices=("1", "2", "all"), default="all")
+    parser.add_argument("--stage", choices=("1", "2", "all"), default="all",
+                        help="1: contrastive DRE-Net; 2: score predictor from the stage-1 model; all: both (default)")
     parser.add_argument("--resume", action="store_true", help="continue from the run's last checkpoints")
     parser.add_argument("--out", help="run folder (default runs/tiny)")
     args, rest = parser.parse_known_args(argv)

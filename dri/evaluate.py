@@ -18,9 +18,8 @@ from pathlib import Path
 import torch
 
 from datasets import iqa
-from datasets.iqa.table import split_contents
-from datasets.shardformat import content_id, iter_samples, list_shards
-from datasets.shards import crop_side, shard_contents
+from datasets.shardformat import iter_samples, list_shards
+from datasets.shards import PseudoIQAShards
 from datasets.sources import decode_checked
 
 from .checkpoint import load_model
@@ -31,14 +30,12 @@ SOURCES = ("pseudo", "shards", *iqa.names())
 
 
 def held_out_references(shards: str, count: int, seed: int, train: float, unit: str) -> list[torch.Tensor]:
-    """Up to ``count`` pristine crops (``ref_a``) on the test side of split 0 (same rule as training)."""
-    photo_side = split_contents(shard_contents(shards), seed, 0, train) if unit == "photo" else {}
+    """Up to ``count`` pristine crops (``ref_a``) on the test side of split 0 (the training set's own rule)."""
+    split = PseudoIQAShards(shards, side="test", mode="eval", unit=unit, split=0, split_seed=seed, train=train)
     refs = []
     for shard in list_shards(shards):
         for sample in iter_samples(shard):
-            a = json.loads(sample["meta.json"])["a"]
-            side = photo_side.get(a["id"]) if unit == "photo" else crop_side(content_id(a), seed, 0, train)
-            if side == "test":
+            if split.side_of(json.loads(sample["meta.json"])["a"]) == "test":
                 refs.append(decode_checked(sample["ref_a.png"], sample["__key__"]))
                 if len(refs) >= count:
                     return refs

@@ -473,8 +473,8 @@ def parameters_agree(model: nn.Module, rt: Runtime) -> bool:
 def evaluate_held_out(model: DRIIQA, data: Stage2Data, device: torch.device) -> tuple[dict[str, float], list[float], list[dict]]:
     predictions, labels = score_batches(model, data.test_batches(), device, progress="held-out")
     quality = [float(label["quality"]) for label in labels]
-    with_warnings = metrics.evaluate(predictions, quality) if len(quality) > 5 else {}
-    return with_warnings, predictions, labels
+    scores = metrics.evaluate(predictions, quality) if len(quality) > 5 else {}
+    return scores, predictions, labels
 
 
 def train_stage2(cfg: TrainConfig, rt: Runtime, resume: bool) -> dict[str, Any]:

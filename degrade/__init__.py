@@ -1,33 +1,49 @@
 """degrade: a batched, replayable image degradation engine on PyTorch and Kornia.
 
 The 25 KADID-10k distortion types at 5 levels and more, per-sample parameters, every random
-draw recorded in a JSON plan and replayable bit for bit on the same device.
+draw recorded in a JSON plan and replayable bit for bit on the same device. Names are imported on
+first use (``import degrade`` alone does not load torch).
 """
-from . import catalogue as _catalogue  # noqa: F401  (registers the distortions)
-from .engine import apply, apply_plans, quantize_8bit
-from .modules import RandomDegradation
-from .pairs import POLICIES, GroupPlans, sample_groups
-from .plan import Plan, Step
-from .registry import GROUPS, Distortion, info, list_distortions
-from .sampling import PRESETS, Preset, sample_plans
+from __future__ import annotations
 
-__version__ = "0.1.0"
+import importlib
+from typing import Any
 
-__all__ = [
-    "GROUPS",
-    "POLICIES",
-    "PRESETS",
-    "Distortion",
-    "GroupPlans",
-    "Plan",
-    "Preset",
-    "RandomDegradation",
-    "Step",
-    "apply",
-    "apply_plans",
-    "info",
-    "list_distortions",
-    "quantize_8bit",
-    "sample_groups",
-    "sample_plans",
-]
+from ._version import __version__
+
+_LAZY = {
+    "apply": ".engine",
+    "apply_plans": ".engine",
+    "quantize_8bit": ".engine",
+    "ENGINE_VERSION": ".engine",
+    "RandomDegradation": ".modules",
+    "POLICIES": ".pairs",
+    "GroupPlans": ".pairs",
+    "sample_groups": ".pairs",
+    "Plan": ".plan",
+    "Step": ".plan",
+    "GROUPS": ".registry",
+    "Distortion": ".registry",
+    "info": ".registry",
+    "list_distortions": ".registry",
+    "PRESETS": ".sampling",
+    "Preset": ".sampling",
+    "sample_plans": ".sampling",
+    "set_threads": ".ops._cpu",
+    "torch_path": ".ops._cpu",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        importlib.import_module(".catalogue", __name__)  # registers the distortions
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'degrade' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])

@@ -7,12 +7,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-import torch
+from ._version import __version__
 
-from . import PRESETS, apply, apply_plans, info, list_distortions, sample_plans
-from .io import read_image, write_image
-from .plan import Plan
-from .registry import GROUPS
 
 
 def _format_level(v: float) -> str:
@@ -20,6 +16,8 @@ def _format_level(v: float) -> str:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    from . import info, list_distortions
+
     rows = [("name", "group", "parameter", "levels 1..5 (mildest first)")]
     for name in list_distortions(args.group):
         d = info(name)
@@ -31,6 +29,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
+    from . import info
+
     d = info(args.name)
     print(f"{d.name}  ({d.group})")
     print(f"  parameter    {d.parameter}: {d.description}")
@@ -51,6 +51,10 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
+    from . import apply, apply_plans, sample_plans
+    from .io import read_image, write_image
+    from .plan import Plan
+
     x = read_image(args.input).to(args.device)
     if args.plan is not None:
         plan = Plan.from_json(Path(args.plan).read_text())
@@ -73,11 +77,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m degrade",
         description="Batched, replayable image degradations: the KADID-10k catalogue and more.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("list", help="table of distortions: name, group, parameter, levels")
-    p.add_argument("--group", choices=GROUPS, help="only this group")
+    p.add_argument("--group", help="only this group (blur, color, compression, noise, brightness, spatial, "
+                                   "sharpness_contrast)")
     p.add_argument("--table", default="default", help="level table: default, kadid-exact, arniqa")
     p.set_defaults(func=cmd_list)
 
@@ -96,7 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("output", metavar="OUT", help="output image (suffix picks the format)")
     how = p.add_mutually_exclusive_group()
     how.add_argument("--name", help="one distortion (see `python -m degrade list`)")
-    how.add_argument("--preset", choices=sorted(PRESETS), default="arniqa", help="draw a plan from a preset")
+    how.add_argument("--preset", default="arniqa", help="draw a plan from a preset: kadid, arniqa (ARNIQA's own "
+                                                       "tables) or arniqa-monotone")
     how.add_argument("--plan", help="replay a plan JSON file")
     p.add_argument("--level", type=float, default=3.0, help="level in [1, 5] for --name (default 3)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random draws (default 0)")
@@ -109,6 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    import torch
+
     try:
         with torch.no_grad():
             return args.func(args)

@@ -40,6 +40,7 @@ CATALOGUE = (
     Distortion("jpeg", "compression", "quality", "JPEG quality",
                (43.0, 36.0, 24.0, 7.0, 4.0), compression.jpeg, integer=True, differentiable=False, devices=_CPU,
                backends={"libjpeg": compression.jpeg, "differentiable": compression.jpeg_differentiable},
+               differentiable_backends=("differentiable",),
                kadid=10, arniqa="jpeg"),
     Distortion("white_noise", "noise", "variance", "Gaussian noise variance on [0, 1]",
                (0.001, 0.002, 0.003, 0.005, 0.01), noise.white_noise, stochastic=True, kadid=11, arniqa="whitenoise"),

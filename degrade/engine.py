@@ -5,7 +5,7 @@ from collections.abc import Sequence
 
 import torch
 
-from ._checks import as_image_batch
+from ._checks import to_batch
 from .ops._batch import map_groups
 from .plan import Plan, Step
 from .registry import DEFAULT_TABLE, Distortion, get
@@ -13,19 +13,39 @@ from .sampling import _generator, make_step
 
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
 
+# The version of the engine's outputs: it changes whenever any op's output for the same plan
+# changes (new algorithm, new fast path), so shards and plans record which engine made them and a
+# replay by another version is reported as such, not as corruption. History: "1" the first
+# release; "2" CPU fast paths (OpenCV per image) and ARNIQA's own tables for the arniqa preset.
+ENGINE_VERSION = "2"
+
 
 def quantize_8bit(x: torch.Tensor) -> torch.Tensor:
     """Round to the nearest of the 256 values an 8-bit image can hold."""
     return torch.round(x * 255.0) / 255.0
 
 
-def _run_step(entry: Distortion, backend: str | None, x: torch.Tensor, steps: Sequence[Step]) -> torch.Tensor:
+GRADIENT_POLICIES = ("error", "detach", "straight_through")
+
+
+def _run_step(entry: Distortion, backend: str | None, x: torch.Tensor, steps: Sequence[Step],
+              gradients: str = "error") -> torch.Tensor:
     expected = {entry.parameter, *entry.extras}
     for step in steps:
         if set(step.params) != expected:
             raise ValueError(
                 f"{entry.name}: plan parameters {sorted(step.params)} do not match the registry's {sorted(expected)}"
             )
+    tracked = x.requires_grad and torch.is_grad_enabled()
+    if tracked and not entry.differentiable_with(backend):
+        if gradients == "error":
+            raise ValueError(
+                f"{entry.name} ({backend or entry.default_backend or 'default'}) is not differentiable, and the "
+                "images require gradients; pass gradients='straight_through' (identity gradient through it), "
+                "gradients='detach' (no gradient through those samples)"
+                + (" or use backend='differentiable'" if entry.differentiable_backends else ""))
+        result = _run_step(entry, backend, x.detach(), steps)
+        return x + (result - x).detach() if gradients == "straight_through" else result
     device = x.device
     run_on = device if device.type in entry.devices else torch.device("cpu")
     sub = x.to(run_on)
@@ -36,7 +56,7 @@ def _run_step(entry: Distortion, backend: str | None, x: torch.Tensor, steps: Se
     return op(sub, **params).to(device)
 
 
-def apply_plans(x: torch.Tensor, plans: Sequence[Plan], *, quantize: bool = False) -> torch.Tensor:
+def apply_plans(x, plans: Sequence[Plan] | Plan, *, quantize: bool = False, gradients: str = "error"):
     """Degrade each image of a batch by its own plan.
 
     At step t the samples whose t-th step is the same distortion (and backend) form one
@@ -45,29 +65,37 @@ def apply_plans(x: torch.Tensor, plans: Sequence[Plan], *, quantize: bool = Fals
     on the same device give the same output, bit for bit, whatever else is in the batch.
 
     Args:
-        x: images in [0, 1], (B, 3, H, W) or (3, H, W), on any device.
+        x: images, (B, 3, H, W) or (3, H, W), on any device: float in [0, 1], uint8, or a PIL
+            image (mode RGB).
         plans: one plan per image (a single :class:`Plan` for a single image).
-        quantize: round the result to 8-bit steps, as a saved image would be.
+        quantize: round the result to 8-bit steps, as a saved image would be (uint8 and PIL
+            results are always rounded).
+        gradients: what happens when ``x`` requires gradients and a step is not differentiable
+            (codecs, quantisation, palettes, denoising, Poisson noise): ``"error"`` (the default)
+            refuses, naming the step; ``"straight_through"`` passes the gradient through that step
+            unchanged (the identity: the usual estimator for codecs in training graphs);
+            ``"detach"`` gives those samples no gradient. Differentiable steps always keep theirs.
 
     Returns:
-        The degraded images, with the shape, dtype and device of ``x``.
+        The degraded images, in the type, shape, dtype and device of ``x``.
 
     Example:
         >>> plans = sample_plans(4, "arniqa", seed=7)
         >>> apply_plans(torch.rand(4, 3, 64, 64), plans).shape
         torch.Size([4, 3, 64, 64])
     """
-    batch, single = as_image_batch(x)
+    batch, _, restore = to_batch(x)
     if isinstance(plans, Plan):
         plans = [plans]
     plans = list(plans)
     if len(plans) != batch.shape[0]:
         raise ValueError(f"need one plan per image: got {len(plans)} plans for {batch.shape[0]} images")
-    out = _apply_batch(batch, plans, quantize)
-    return out[0] if single else out
+    if gradients not in GRADIENT_POLICIES:
+        raise ValueError(f"gradients must be one of {GRADIENT_POLICIES}, got {gradients!r}")
+    return restore(_apply_batch(batch, plans, quantize, gradients))
 
 
-def _apply_batch(batch: torch.Tensor, plans: list[Plan], quantize: bool) -> torch.Tensor:
+def _apply_batch(batch: torch.Tensor, plans: list[Plan], quantize: bool, gradients: str = "error") -> torch.Tensor:
     dtype = batch.dtype
     if dtype in _LOW_PRECISION:
         batch = batch.float()
@@ -76,7 +104,7 @@ def _apply_batch(batch: torch.Tensor, plans: list[Plan], quantize: bool) -> torc
 
         def run(sub: torch.Tensor, idx: list[int], key: tuple[str, str | None], t: int = t) -> torch.Tensor:
             name, backend = key
-            return _run_step(get(name), backend, sub, [plans[i].steps[t] for i in idx])
+            return _run_step(get(name), backend, sub, [plans[i].steps[t] for i in idx], gradients)
 
         batch = map_groups(batch, keys, run)
     if quantize:
@@ -85,7 +113,7 @@ def _apply_batch(batch: torch.Tensor, plans: list[Plan], quantize: bool) -> torc
 
 
 def apply(
-    x: torch.Tensor,
+    x,
     name: str,
     level: float | Sequence[float] | torch.Tensor,
     *,
@@ -95,11 +123,12 @@ def apply(
     table: str = DEFAULT_TABLE,
     quantize: bool = False,
     return_plans: bool = False,
-) -> torch.Tensor | tuple[torch.Tensor, list[Plan]]:
+    gradients: str = "error",
+):
     """Apply one distortion at a level, or at one level per sample.
 
     Args:
-        x: images in [0, 1], (B, 3, H, W) or (3, H, W), on any device.
+        x: images, (B, 3, H, W) or (3, H, W): float in [0, 1], uint8, or a PIL image (mode RGB).
         name: registered distortion (see :func:`list_distortions`).
         level: in [1, 5] (1 mildest; fractions interpolate the level table); a number, or one
             per sample as a sequence or (B,) tensor.
@@ -109,14 +138,15 @@ def apply(
         table: level table (``"default"``, ``"kadid-exact"``, ``"arniqa"``).
         quantize: round the result to 8-bit steps.
         return_plans: also return the plans that were applied (to replay or store them).
+        gradients: see :func:`apply_plans`.
 
     Returns:
-        The degraded images (and the plans, if asked).
+        The degraded images in ``x``'s type (and the plans, if asked).
 
     Example:
         >>> y = apply(torch.rand(2, 3, 32, 32), "gaussian_blur", torch.tensor([1.0, 4.5]))
     """
-    batch, single = as_image_batch(x)
+    batch, _, restore = to_batch(x)
     get(name)
     levels = torch.as_tensor(level, dtype=torch.float64).flatten().tolist()
     if len(levels) == 1:
@@ -125,6 +155,7 @@ def apply(
         raise ValueError(f"need one level or one per image: got {len(levels)} for {batch.shape[0]} images")
     gen = _generator(generator, seed)
     plans = [Plan((make_step(name, lv, gen, table, backend),)) for lv in levels]
-    out = _apply_batch(batch, plans, quantize)
-    out = out[0] if single else out
+    if gradients not in GRADIENT_POLICIES:
+        raise ValueError(f"gradients must be one of {GRADIENT_POLICIES}, got {gradients!r}")
+    out = restore(_apply_batch(batch, plans, quantize, gradients))
     return (out, plans) if return_plans else out

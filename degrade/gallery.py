@@ -5,32 +5,33 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import cv2
-import numpy as np
-import torch
-import torch.nn.functional as F
+if TYPE_CHECKING:  # the command line parses its arguments before torch is loaded
+    import numpy as np
+    import torch
 
-from . import apply_plans, info, list_distortions
-from .io import read_image, to_uint8
-from .plan import Plan
-from .registry import NUM_LEVELS
-from .samples import load_sample
-from .sampling import at_level, make_step
+    from .plan import Plan
+    from .registry import Distortion
+
+# The default tile: the astronaut's face (a better test of blur and sharpening than her suit).
+FACE = (10, 120, 224)  # top, left, side in the 512 px photo
 
 LABEL_WIDTH = 230
 CAPTION = 18
 HEADER = 30
 WHITE = (255, 255, 255)
 INK = (30, 30, 30)
-FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 
 def square_crop(x: torch.Tensor, size: int) -> torch.Tensor:
     """Shrink so the short side is 2*size (area filter), then take the central size x size square."""
+    import torch.nn.functional as F
+
     h, w = x.shape[-2:]
     scale = 2 * size / min(h, w)
     if scale < 1:
@@ -42,15 +43,36 @@ def square_crop(x: torch.Tensor, size: int) -> torch.Tensor:
 
 
 def _text(canvas: np.ndarray, text: str, org: tuple[int, int], scale: float = 0.42, thick: int = 1) -> None:
-    cv2.putText(canvas, text, org, FONT, scale, INK, thick, cv2.LINE_AA)
+    import cv2
+
+    cv2.putText(canvas, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, INK, thick, cv2.LINE_AA)
 
 
 def _value(v: float) -> str:
-    return f"{v:.3g}"
+    """A parameter as people write it: no scientific notation, at most 4 significant digits."""
+    if v == 0:
+        return "0"
+    digits = max(0, 3 - int(math.floor(math.log10(abs(v)))))
+    return f"{v:.{digits}f}".rstrip("0").rstrip(".")
+
+
+def tile_caption(d: Distortion, params: dict) -> str:
+    """The tile caption in the README's terms: ringing's cut-off in multiples of pi, two-sided values signed."""
+    value = params[d.parameter]
+    if d.name == "ringing":
+        return f"cut-off {_value(value / math.pi)}pi"
+    name = {"generalized_blur": "scale"}.get(d.name, d.parameter)
+    return f"{name}={'+' if d.signed_around is not None and value > 0 else ''}{_value(value)}"
 
 
 def level_sweep(name: str, seed: int = 0) -> list[Plan]:
     """One-step plans of ``name`` at levels 1..5 that share their random draws and seed."""
+    import torch
+
+    from .plan import Plan
+    from .registry import NUM_LEVELS
+    from .sampling import at_level, make_step
+
     first = make_step(name, 1, torch.Generator().manual_seed(seed))
     return [Plan((at_level(first, level),)) for level in range(1, NUM_LEVELS + 1)]
 
@@ -61,6 +83,12 @@ def render(image: torch.Tensor, names: Sequence[str], seed: int = 0) -> np.ndarr
     Each row is one batch of five copies of ``image`` degraded at levels 1..5 (per-sample plans)
     sharing random draws and seed, so the columns differ only in severity.
     """
+    import numpy as np
+
+    from . import apply_plans, info
+    from .io import to_uint8
+    from .registry import NUM_LEVELS
+
     size = image.shape[-1]
     tile_h = size + CAPTION
     width = LABEL_WIDTH + (NUM_LEVELS + 1) * size
@@ -77,7 +105,7 @@ def render(image: torch.Tensor, names: Sequence[str], seed: int = 0) -> np.ndarr
         _text(sheet, name, (8, top + size // 2 - 6), 0.55, 2 if d.kadid else 1)
         _text(sheet, f"{d.group} | {d.parameter}", (8, top + size // 2 + 16))
         tiles = [original] + [to_uint8(o) for o in out]
-        captions = [""] + [f"{d.parameter}={_value(p.steps[0].params[d.parameter])}" for p in plans]
+        captions = [""] + [tile_caption(d, p.steps[0].params) for p in plans]
         for col, (tile, caption) in enumerate(zip(tiles, captions)):
             left = LABEL_WIDTH + col * size
             sheet[top : top + size, left : left + size] = tile
@@ -86,19 +114,35 @@ def render(image: torch.Tensor, names: Sequence[str], seed: int = 0) -> np.ndarr
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from ._version import __version__
+
     parser = argparse.ArgumentParser(
-        prog="python -m degrade.gallery",
+        prog="python -m degrade.gallery", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         description="Render every distortion at levels 1..5 on one photo as a labelled PNG contact sheet. "
         "Bold names are KADID-10k's 25 types; the others are ARNIQA's and real-world additions.",
     )
-    parser.add_argument("--image", help="photo to degrade (default: the built-in astronaut)")
-    parser.add_argument("--out", default="gallery.png", help="output PNG (default gallery.png)")
-    parser.add_argument("--size", type=int, default=192, help="tile side in pixels (default 192)")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--image", help="photo to degrade (default: the built-in astronaut's face)")
+    parser.add_argument("--out", default="gallery.png", help="output PNG")
+    parser.add_argument("--size", type=int, default=192, help="tile side in pixels")
     parser.add_argument("--names", nargs="+", help="distortions to show (default: all)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random draws (default 0)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random draws")
     args = parser.parse_args(argv)
+    import cv2
+    import numpy as np
+    import torch
+
+    from . import info, list_distortions
+    from .io import read_image
+    from .registry import NUM_LEVELS
+    from .samples import load_sample
+
     try:
-        image = read_image(args.image) if args.image else load_sample("astronaut")
+        if args.image:
+            image = read_image(args.image)
+        else:
+            top, left, side = FACE
+            image = load_sample("astronaut")[:, top : top + side, left : left + side]
         names = args.names or list_distortions()
         for name in names:
             info(name)

@@ -38,27 +38,42 @@ def read_image(path: str | os.PathLike) -> torch.Tensor:
     return decode_image(np.fromfile(path, dtype=np.uint8), str(path))
 
 
-def to_tensor(array: np.ndarray, bgr: bool = False) -> torch.Tensor:
-    """An (H, W), (H, W, 1|3|4) array (uint8, uint16 or float in [0, 1]) to a (3, H, W) float tensor."""
+def _rgb(array: np.ndarray, bgr: bool) -> np.ndarray:
+    """An (H, W) or (H, W, 1|3|4) array as (H, W, 3) RGB: grey expanded, alpha dropped."""
     if array.ndim == 2:
         array = array[:, :, None]
     if array.ndim != 3 or array.shape[2] not in (1, 3, 4):
         raise ValueError(f"expected an (H, W) or (H, W, C) image with C in 1, 3, 4; got shape {array.shape}")
     array = array[:, :, :3]
     if array.shape[2] == 1:
-        array = np.repeat(array, 3, axis=2)
-    elif bgr:
-        array = array[:, :, ::-1]
-    if array.dtype == np.uint8:
-        scale = 255.0
-    elif array.dtype == np.uint16:
-        scale = 65535.0
-    elif np.issubdtype(array.dtype, np.floating):
-        scale = 1.0
-    else:
-        raise TypeError(f"unsupported image dtype {array.dtype}")
-    tensor = torch.from_numpy(np.ascontiguousarray(array).astype(np.float32) / np.float32(scale))
+        return np.repeat(array, 3, axis=2)
+    return array[:, :, ::-1] if bgr else array
+
+
+def _scale(dtype: np.dtype) -> float:
+    if dtype == np.uint8:
+        return 255.0
+    if dtype == np.uint16:
+        return 65535.0
+    if np.issubdtype(dtype, np.floating):
+        return 1.0
+    raise TypeError(f"unsupported image dtype {dtype}")
+
+
+def to_tensor(array: np.ndarray, bgr: bool = False) -> torch.Tensor:
+    """An (H, W), (H, W, 1|3|4) array (uint8, uint16 or float in [0, 1]) to a (3, H, W) float tensor."""
+    rgb = _rgb(array, bgr)
+    tensor = torch.from_numpy(np.ascontiguousarray(rgb).astype(np.float32) / np.float32(_scale(rgb.dtype)))
     return tensor.permute(2, 0, 1).contiguous()
+
+
+def to_uint8_rgb(array: np.ndarray, bgr: bool = False) -> np.ndarray:
+    """The same conversion as :func:`to_tensor`, to an (H, W, 3) uint8 RGB array (16-bit rounded to 8)."""
+    rgb = _rgb(array, bgr)
+    if rgb.dtype != np.uint8:
+        scale = 255.0 / _scale(rgb.dtype)
+        rgb = np.clip(np.rint(rgb.astype(np.float32) * np.float32(scale)), 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(rgb)
 
 
 def to_uint8(x: torch.Tensor) -> np.ndarray:

@@ -11,7 +11,7 @@ Pure functions of a generator and plans; no images involved.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,8 +19,6 @@ import torch
 
 from .plan import Plan
 from .sampling import Preset, _generator, at_level, draw_level, get_preset, sample_plan
-
-POLICIES = ("dri", "qpt", "arniqa")
 
 
 @dataclass(frozen=True)
@@ -53,23 +51,63 @@ def _distorted(preset: Preset, generator: torch.Generator) -> Plan:
     return sample_plan(preset, generator, allow_pristine=False)
 
 
+def _dri_plans(preset: Preset, g: torch.Generator) -> tuple[Plan, Plan, Plan]:
+    x1 = _distorted(preset, g)
+    return x1, vary_levels(x1, preset, g), sample_plan(preset, g)
+
+
+def _qpt_plans(preset: Preset, g: torch.Generator) -> tuple[Plan, Plan, Plan]:
+    x1 = _distorted(preset, g)
+    x2 = _distorted(preset, g)
+    while x2.names == x1.names:
+        x2 = _distorted(preset, g)
+    return x1, x2, sample_plan(preset, g)
+
+
+def _arniqa_plans(preset: Preset, g: torch.Generator) -> tuple[Plan, Plan, Plan]:
+    x1 = _distorted(preset, g)
+    x2 = _distorted(preset, g)
+    while x2 == x1:
+        x2 = _distorted(preset, g)
+    return x1, x2, x1
+
+
+@dataclass(frozen=True)
+class Policy:
+    """One sampling policy: how a group's three plans are drawn, and which patches it calls
+    degradation-positive (the quality half is the same for every policy: the same image).
+
+    Attributes:
+        plans: ``(preset, generator) -> (x1, x2, y)``.
+        degradation: ``(same_image, same_recipe, same_types) -> mask``, boolean (N, N) tensors.
+    """
+
+    name: str
+    description: str
+    plans: Callable[[Preset, torch.Generator], tuple[Plan, Plan, Plan]]
+    degradation: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+POLICIES: dict[str, Policy] = {p.name: p for p in (
+    Policy("dri", "x2 = x1's types in order at other levels; degradation-positive: the same types in order",
+           _dri_plans, lambda image, recipe, types: types),
+    Policy("qpt", "x2 of other types; degradation-positive: the same image only",
+           _qpt_plans, lambda image, recipe, types: image.clone()),
+    Policy("arniqa", "y = x1's identical recipe on other content; degradation-positive: the identical recipe",
+           _arniqa_plans, lambda image, recipe, types: recipe),
+)}
+
+
+def get_policy(name: str) -> Policy:
+    if name not in POLICIES:
+        raise ValueError(f"unknown policy {name!r}; choose from {sorted(POLICIES)}")
+    return POLICIES[name]
+
+
 def group_plans(preset: str | Preset, policy: str, generator: torch.Generator) -> GroupPlans:
     """Draw the plans of one group."""
-    preset = get_preset(preset)
-    if policy not in POLICIES:
-        raise ValueError(f"unknown policy {policy!r}; choose from {POLICIES}")
-    x1 = _distorted(preset, generator)
-    if policy == "dri":
-        return GroupPlans(x1, vary_levels(x1, preset, generator), sample_plan(preset, generator), policy)
-    if policy == "qpt":
-        x2 = _distorted(preset, generator)
-        while x2.names == x1.names:
-            x2 = _distorted(preset, generator)
-        return GroupPlans(x1, x2, sample_plan(preset, generator), policy)
-    x2 = _distorted(preset, generator)
-    while x2 == x1:
-        x2 = _distorted(preset, generator)
-    return GroupPlans(x1, x2, x1, policy)
+    x1, x2, y = get_policy(policy).plans(get_preset(preset), generator)
+    return GroupPlans(x1, x2, y, policy)
 
 
 def sample_groups(
@@ -119,8 +157,7 @@ def relation_masks(contents: Sequence[str], plans: Sequence[Plan], policy: str) 
     Example:
         >>> q, d = relation_masks(["a", "a", "b"], [p1, p1, p2], "dri")
     """
-    if policy not in POLICIES:
-        raise ValueError(f"unknown policy {policy!r}; choose from {POLICIES}")
+    rule = get_policy(policy)
     if len(contents) != len(plans):
         raise ValueError(f"{len(contents)} content ids but {len(plans)} plans")
     n = len(plans)
@@ -130,12 +167,8 @@ def relation_masks(contents: Sequence[str], plans: Sequence[Plan], policy: str) 
     content = torch.tensor([content_ids[c] for c in contents])
     recipe = torch.tensor([recipe_ids[p] for p in plans])
     types = torch.tensor([type_ids[p.names] for p in plans])
-    same_image = (content[:, None] == content[None, :]) & (recipe[:, None] == recipe[None, :])
-    if policy == "qpt":
-        degradation = same_image.clone()
-    elif policy == "arniqa":
-        degradation = recipe[:, None] == recipe[None, :]
-    else:
-        degradation = types[:, None] == types[None, :]
+    same_recipe = recipe[:, None] == recipe[None, :]
+    same_image = (content[:, None] == content[None, :]) & same_recipe
+    degradation = rule.degradation(same_image, same_recipe, types[:, None] == types[None, :])
     off_diagonal = ~torch.eye(n, dtype=torch.bool)
     return same_image & off_diagonal, degradation & off_diagonal

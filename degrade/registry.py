@@ -46,6 +46,7 @@ class Distortion:
         integer: the parameter is rounded to an integer.
         stochastic: the op draws noise or positions from one generator per sample (seeded by the plan).
         differentiable: gradients flow through the default backend.
+        differentiable_backends: other backends that gradients flow through.
         devices: devices the op runs on natively; others round-trip through the CPU.
         backends: alternative implementations by name; the plan records which one ran.
         kadid: KADID-10k distortion index (1..25), if the distortion is KADID's.
@@ -67,6 +68,7 @@ class Distortion:
     integer: bool = False
     stochastic: bool = False
     differentiable: bool = True
+    differentiable_backends: tuple[str, ...] = ()
     devices: tuple[str, ...] = ("cpu", "cuda")
     backends: Mapping[str, Callable[..., torch.Tensor]] = field(default_factory=dict, repr=False)
     kadid: int | None = None
@@ -87,6 +89,12 @@ class Distortion:
     def default_backend(self) -> str | None:
         """Name of the backend used when none is asked for (the first listed), or None."""
         return next(iter(self.backends), None)
+
+    def differentiable_with(self, backend: str | None) -> bool:
+        """Whether gradients flow through the implementation ``backend`` (None: the default)."""
+        if backend is None or backend == self.default_backend:
+            return self.differentiable
+        return backend in self.differentiable_backends
 
     def table(self, name: str = DEFAULT_TABLE) -> tuple[float, ...]:
         """The level table called ``name``; tables a distortion does not define fall back to the default."""

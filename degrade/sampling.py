@@ -1,6 +1,7 @@
 """Composition presets and plan sampling from an explicit generator."""
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -69,15 +70,23 @@ class Preset:
         return cls(name="+".join(names), distortions=names, **options)
 
 
+# ARNIQA's level probabilities: a Gaussian of mean 0 and std 2.5 over level indices 0..4, normalised
+# (0.293, 0.270, 0.213, 0.143, 0.081).
+ARNIQA_LEVEL_PROBS = tuple(math.exp(-(i**2) / (2 * 2.5**2)) for i in range(NUM_LEVELS))
+
 PRESETS = {
     "kadid": Preset("kadid", KADID_TYPES),
+    # ARNIQA's image degradation model as published: 1 to 4 distortions from distinct groups in
+    # random order, levels drawn with ARNIQA_LEVEL_PROBS, 5% pristine, and ARNIQA's own level
+    # tables (signed mean shift and contrast change in its order, JPEG 2000 ratio 170 at level 5).
     "arniqa": Preset(
-        "arniqa",
-        ARNIQA_TYPES,
-        min_steps=1,
-        max_steps=4,
-        level_probs=(0.29, 0.27, 0.21, 0.14, 0.08),
-        pristine_prob=0.05,
+        "arniqa", ARNIQA_TYPES, min_steps=1, max_steps=4, level_probs=ARNIQA_LEVEL_PROBS, pristine_prob=0.05,
+        by_group=True, table="arniqa",
+    ),
+    # The same composition with the toolkit's default tables, where severity rises with the level
+    # for every distortion (two-sided distortions draw their direction per plan).
+    "arniqa-monotone": Preset(
+        "arniqa-monotone", ARNIQA_TYPES, min_steps=1, max_steps=4, level_probs=ARNIQA_LEVEL_PROBS, pristine_prob=0.05,
         by_group=True,
     ),
 }

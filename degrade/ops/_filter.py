@@ -3,9 +3,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
+from . import _cpu
 from ._batch import map_groups
 
 
@@ -61,12 +63,35 @@ def separable_per_sample(x: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor
     return xp.reshape(b, c, h, w)
 
 
+def filter_cpu(x: torch.Tensor, kernels: Sequence[torch.Tensor], separable: bool = False) -> torch.Tensor:
+    """The same filtering with OpenCV, one image plane at a time on the engine's pool (replicated borders).
+
+    OpenCV's ``filter2D`` correlates, as :func:`conv_per_sample` does, and switches to the DFT for
+    large kernels by itself; results agree with the torch path to float rounding.
+    """
+    import cv2
+
+    dtype = np.float64 if x.dtype == torch.float64 else np.float32
+    taps = [np.ascontiguousarray(k.numpy().astype(dtype)) for k in kernels]
+
+    def one(plane: np.ndarray, out: np.ndarray, i: int) -> None:
+        if separable:
+            out[...] = cv2.sepFilter2D(plane, -1, taps[i], taps[i], borderType=cv2.BORDER_REPLICATE)
+        else:
+            out[...] = cv2.filter2D(plane, -1, taps[i], borderType=cv2.BORDER_REPLICATE)
+
+    return _cpu.map_planes(x, one)
+
+
 def filter_by_size(x: torch.Tensor, kernels: Sequence[torch.Tensor], separable: bool = False) -> torch.Tensor:
     """Filter sample i with ``kernels[i]``; samples whose kernels share a size share one call.
 
     Grouping by size (rather than zero-padding every kernel to the largest) keeps each
-    sample's result independent of what else is in the batch.
+    sample's result independent of what else is in the batch. On the CPU (no gradient wanted)
+    OpenCV filters each image plane instead (:func:`filter_cpu`).
     """
+    if _cpu.use(x):
+        return filter_cpu(x, kernels, separable)
     op = separable_per_sample if separable else conv_per_sample
 
     def run(sub: torch.Tensor, idx: list[int], _size) -> torch.Tensor:

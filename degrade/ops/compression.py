@@ -9,34 +9,40 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import kornia
 import numpy as np
 import torch
 
+from . import _cpu
 from ._batch import ParamLike, batch_param, batch_values
 
 
-def to_uint8_hwc(x: torch.Tensor) -> np.ndarray:
-    """(B, 3, H, W) float RGB in [0, 1] to a (B, H, W, 3) uint8 BGR array (OpenCV's layout)."""
-    u8 = (x.detach() * 255.0 + 0.5).clamp(0, 255).to(torch.uint8)
-    return u8.flip(1).permute(0, 2, 3, 1).cpu().numpy()
+def per_image_uint8(x: torch.Tensor, fn: Callable[..., np.ndarray], *columns: Sequence) -> torch.Tensor:
+    """``fn(bgr_uint8_image, *values) -> bgr_uint8_image`` on every image of a batch, on the engine's pool.
 
+    Each thread converts its own image to 8-bit BGR (rounding half up, as a saved image would)
+    and its result back to float RGB, straight into the output: no batch-wide copies.
+    """
+    source = x.detach().to("cpu").contiguous()
+    out = torch.empty_like(source)
 
-def from_uint8_hwc(images: list[np.ndarray], like: torch.Tensor) -> torch.Tensor:
-    """Inverse of :func:`to_uint8_hwc`: BGR uint8 images back to RGB floats on ``like``'s device."""
-    batch = torch.from_numpy(np.stack(images)).to(like.device)
-    return batch.permute(0, 3, 1, 2).flip(1).to(like.dtype) / 255.0
+    def one(i: int) -> None:
+        u8 = (source[i] * 255.0 + 0.5).clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
+        bgr = cv2.cvtColor(u8, cv2.COLOR_RGB2BGR)
+        result = cv2.cvtColor(fn(bgr, *(column[i] for column in columns)), cv2.COLOR_BGR2RGB)
+        out[i].copy_(torch.from_numpy(result).permute(2, 0, 1)).div_(255.0)
+
+    _cpu.run(one, source.shape[0])
+    return out.to(x.device)
 
 
 def _roundtrip(
     x: torch.Tensor, ext: str, flags: Callable[[float], list[int]], values: list[float], min_side: int = 1
 ) -> torch.Tensor:
     """Encode and decode each image; images smaller than ``min_side`` are edge-padded, then cropped back."""
-    images = to_uint8_hwc(x)
-    h, w = images.shape[1:3]
+    h, w = x.shape[-2:]
     pad_h, pad_w = max(0, min_side - h), max(0, min_side - w)
 
     def one(image: np.ndarray, value: float) -> np.ndarray:
@@ -47,19 +53,7 @@ def _roundtrip(
             raise RuntimeError(f"OpenCV could not encode a {image.shape[1]}x{image.shape[0]} image as {ext}")
         return cv2.imdecode(buffer, cv2.IMREAD_COLOR)[:h, :w]
 
-    return from_uint8_hwc(per_image(one, images, values), x)
-
-
-def per_image(fn: Callable[..., np.ndarray], *columns: Sequence) -> list[np.ndarray]:
-    """Map ``fn`` over images on as many threads as torch may use (OpenCV codecs release the GIL).
-
-    A fresh pool per call keeps this safe in processes forked later (DataLoader and Ray workers).
-    """
-    threads = min(torch.get_num_threads(), len(columns[0]))
-    if threads <= 1:
-        return [fn(*args) for args in zip(*columns)]
-    with ThreadPoolExecutor(threads) as pool:
-        return list(pool.map(fn, *columns))
+    return per_image_uint8(x, one, values)
 
 
 def jpeg(x: torch.Tensor, quality: ParamLike) -> torch.Tensor:

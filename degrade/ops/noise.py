@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from ._batch import ParamLike, batch_scale, batch_values, check_generators, per_sample_draw
-from .compression import from_uint8_hwc, per_image, to_uint8_hwc
+from .compression import per_image_uint8
 
 Generators = Sequence[torch.Generator]
 
@@ -103,4 +103,4 @@ def denoise(
         h = strength * 255.0 * var**0.5
         return cv2.fastNlMeansDenoisingColored(image, None, h, h, 5, 13)
 
-    return from_uint8_hwc(per_image(one, to_uint8_hwc(noisy), batch_values(variance, x, "variance")), x)
+    return per_image_uint8(noisy, one, batch_values(variance, x, "variance"))

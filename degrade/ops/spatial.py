@@ -7,9 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from functools import lru_cache
+
+import numpy as np
 import torch
 import torch.nn.functional as F
 
+from . import _cpu
 from ._batch import ParamLike, batch_scale, batch_values, check_generators, map_groups, per_sample_draw
 
 Generators = Sequence[torch.Generator]
@@ -99,21 +103,55 @@ def _nearest_down_up(size: int, small: int, device: torch.device) -> torch.Tenso
     return torch.floor(down * size / small).clamp(max=size - 1).long().to(device)
 
 
+@lru_cache(maxsize=256)
+def _opencv_agrees(size: int, small: int) -> bool:
+    """Whether two OpenCV nearest resizes (``size`` -> ``small`` -> ``size``) pick exactly the pixels
+    :func:`_nearest_down_up` picks (checked on an index ramp, once per pair of sizes)."""
+    import cv2
+
+    ramp = np.arange(size, dtype=np.float32)[None, :]
+    down = cv2.resize(ramp, (small, 1), interpolation=cv2.INTER_NEAREST)
+    up = cv2.resize(down, (size, 1), interpolation=cv2.INTER_NEAREST)
+    return np.array_equal(up[0].astype(np.int64), _nearest_down_up(size, small, torch.device("cpu")).numpy())
+
+
+def _pixelate_cpu(x: torch.Tensor, small_h: int, small_w: int) -> torch.Tensor:
+    h, w = x.shape[-2:]
+    if _opencv_agrees(h, small_h) and _opencv_agrees(w, small_w):
+        import cv2
+
+        def one(plane: np.ndarray, out: np.ndarray, _i: int) -> None:
+            tiny = cv2.resize(plane, (small_w, small_h), interpolation=cv2.INTER_NEAREST)
+            out[...] = cv2.resize(tiny, (w, h), interpolation=cv2.INTER_NEAREST)
+
+        return _cpu.map_planes(x, one)
+    rows = _nearest_down_up(h, small_h, x.device)
+    cols = _nearest_down_up(w, small_w, x.device).numpy()
+    return torch.from_numpy(np.take(x.index_select(2, rows).numpy(), cols, axis=3))
+
+
 def pixelate(x: torch.Tensor, strength: ParamLike) -> torch.Tensor:
     """Nearest-neighbour down-scaling by z = 0.95 - strength^0.6 and back up.
+
+    Samples of one strength share one gather of rows and one of columns (on the CPU: OpenCV's
+    nearest resizing where it picks exactly the same pixels, which is checked).
 
     Shape:
         x: (B, 3, H, W); strength: () or (B,); output: (B, 3, H, W).
     """
-    b, c, h, w = x.shape
-    rows, cols = [], []
+    h, w = x.shape[-2:]
+    keys = []
     for s in batch_values(strength, x, "strength"):
         z = 0.95 - s**0.6
-        rows.append(_nearest_down_up(h, max(1, int(h * z)), x.device))
-        cols.append(_nearest_down_up(w, max(1, int(w * z)), x.device))
-    rows_t = torch.stack(rows).view(b, 1, h, 1).expand(b, c, h, w)
-    cols_t = torch.stack(cols).view(b, 1, 1, w).expand(b, c, h, w)
-    return x.gather(2, rows_t).gather(3, cols_t)
+        keys.append((max(1, int(h * z)), max(1, int(w * z))))
+
+    def run(sub: torch.Tensor, _idx: list[int], key: tuple[int, int]) -> torch.Tensor:
+        if _cpu.use(sub):
+            return _pixelate_cpu(sub, *key)
+        rows, cols = _nearest_down_up(h, key[0], x.device), _nearest_down_up(w, key[1], x.device)
+        return sub.index_select(2, rows).index_select(3, cols)
+
+    return map_groups(x, keys, run)
 
 
 def quantization(x: torch.Tensor, levels: ParamLike) -> torch.Tensor:

@@ -22,9 +22,9 @@ def test_one_op_call_per_distortion_and_step(monkeypatch):
     calls = []
     original = engine._run_step
 
-    def spy(entry, backend, x, steps):
+    def spy(entry, backend, x, steps, gradients="error"):
         calls.append((entry.name, x.shape[0]))
-        return original(entry, backend, x, steps)
+        return original(entry, backend, x, steps, gradients)
 
     monkeypatch.setattr(engine, "_run_step", spy)
     plans = [
@@ -197,9 +197,9 @@ def test_bad_images_get_a_clear_error(x, match):
         degrade.apply(x, "jpeg", 1)
 
 
-def test_integer_images_and_non_tensors_are_refused_with_a_hint():
+def test_other_integer_images_and_non_tensors_are_refused_with_a_hint():
     with pytest.raises(TypeError, match="float\\(\\) / 255"):
-        degrade.apply(torch.zeros(1, 3, 8, 8, dtype=torch.uint8), "jpeg", 1)
+        degrade.apply(torch.zeros(1, 3, 8, 8, dtype=torch.int16), "jpeg", 1)
     with pytest.raises(TypeError, match="to_tensor"):
         degrade.apply([[0.0]], "jpeg", 1)
 

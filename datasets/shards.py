@@ -13,8 +13,6 @@ batch_size=None, num_workers=...)``, or :func:`loader`). They:
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import random
 import tarfile
@@ -29,17 +27,24 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from degrade.pairs import POLICIES, relation_masks
 from degrade.plan import Plan
+from degrade.seeding import SEED_BITS, derive_seed
 
 from .crops import iqa_view
 from .iqa.table import split_contents
-from .shardformat import GROUP_IMAGES, IQA_LABEL, content_id, iter_samples, list_shards
-from .sources import decode_checked
+from .shardformat import (
+    GROUP_IMAGES,
+    SampleError,
+    check_group,
+    check_images,
+    check_label,
+    content_id,
+    iter_samples,
+    list_shards,
+    read_manifest,
+)
+from .decoding import ImageError, decode
 
 VIEWS = ("x1", "x2", "y")
-
-
-def _seed(*parts: object) -> int:
-    return int.from_bytes(hashlib.sha256(":".join(map(str, parts)).encode()).digest()[:8], "little") >> 1
 
 
 def rank_and_world() -> tuple[int, int]:
@@ -51,6 +56,18 @@ def rank_and_world() -> tuple[int, int]:
 
 class CorruptData(RuntimeError):
     """Too much of what a loader read was corrupt."""
+
+
+def _expected_counts(source: Any) -> dict[str, int]:
+    """Samples per shard for a folder that has a manifest (so a shard cut short can say how much was lost)."""
+    if isinstance(source, (str, os.PathLike)) and Path(str(source)).is_dir():
+        try:
+            manifest = read_manifest(source)
+        except ValueError:
+            return {}
+        if manifest is not None:
+            return {str(Path(str(source)) / s["name"]): int(s.get("samples", 0)) for s in manifest["shards"]}
+    return {}
 
 
 class ShardStream(IterableDataset):
@@ -65,6 +82,7 @@ class ShardStream(IterableDataset):
         self.epoch = 0
         self.split_ranks = True  # False: this process reads everything (e.g. evaluation on rank 0 alone)
         self._seen = self._bad = 0  # corrupt-data accounting, per worker copy
+        self.expected = _expected_counts(source)  # samples per shard, where a manifest says
 
     def set_epoch(self, epoch: int) -> None:
         """Select the shuffle of epoch ``epoch`` (call before iterating, as with DistributedSampler)."""
@@ -80,26 +98,34 @@ class ShardStream(IterableDataset):
         slot, slots = self.slot()
         shards = list(self.shards)
         if not self.exact:
-            random.Random(_seed(self.seed, self.epoch, cycle, "shards")).shuffle(shards)
+            random.Random(derive_seed(self.seed, self.epoch, cycle, "shards")).shuffle(shards)
         if len(shards) >= slots:
             mine, keep = shards[slot::slots], None
         else:
             mine, keep = shards, slot  # every slot reads everything and keeps its residue class
         index = 0
         for shard in mine:
+            read = 0
             try:
                 for sample in iter_samples(shard):
+                    read += 1
                     if keep is None or index % slots == keep:
                         yield shard, sample
                     index += 1
-            except (tarfile.TarError, OSError, EOFError) as error:
-                self._corrupt(shard, None, f"unreadable shard: {error}")
+            except (tarfile.TarError, OSError, EOFError, ValueError) as error:
+                expected = self.expected.get(shard)
+                lost = max(1, expected - read) if expected is not None else 1
+                if keep is not None:  # this slot would have kept only its share of what was lost
+                    lost = max(1, lost // slots)
+                self._corrupt(shard, None, f"unreadable from sample {read + 1} on ({error}); "
+                                           + (f"{expected - read} of its {expected} samples lost" if expected else
+                                              "the rest of the shard is lost"), count=lost)
 
     def _ordered(self, cycle: int = 0) -> Iterator[tuple[str, dict[str, bytes]]]:
         if self.exact or self.shuffle_buffer <= 1:
             yield from self._raw(cycle)
             return
-        rng = random.Random(_seed(self.seed, self.epoch, cycle, *self.slot()))
+        rng = random.Random(derive_seed(self.seed, self.epoch, cycle, *self.slot()))
         buffer: list[tuple[str, dict[str, bytes]]] = []
         for item in self._raw(cycle):
             buffer.append(item)
@@ -111,14 +137,26 @@ class ShardStream(IterableDataset):
     def _count(self) -> None:
         self._seen += 1
 
-    def _corrupt(self, shard: str, key: str | None, reason: str) -> None:
-        self._bad += 1
-        self._seen += 1
+    def _corrupt(self, shard: str, key: str | None, reason: str, count: int = 1) -> None:
+        """Record ``count`` samples lost (skipped or unreadable); stop past the ``max_corrupt`` fraction."""
+        self._bad += count
+        self._seen += count
         where = f"{shard}:{key}" if key else shard
-        warnings.warn(f"skipped corrupt data ({self._bad} so far): {where}: {reason}", stacklevel=3)
+        warnings.warn(f"skipped corrupt data ({self._bad} sample(s) so far): {where}: {reason}", stacklevel=3)
         if self._seen >= 20 and self._bad > self.max_corrupt * self._seen:
-            raise CorruptData(f"{self._bad} of {self._seen} samples or shards read were corrupt "
+            raise CorruptData(f"{self._bad} of {self._seen} samples read were lost to corrupt data "
                               f"(threshold {self.max_corrupt:.1%}); last: {where}: {reason}")
+
+    def _checked(self, shard: str, sample: dict[str, bytes], read: Any) -> Any:
+        """``read(sample)``, or None when the sample breaks the schema (then it is skipped and counted):
+        the one place where a bad sample is caught."""
+        try:
+            value = read(sample)
+        except (SampleError, ImageError, KeyError, TypeError, ValueError, RecursionError) as error:
+            self._corrupt(shard, sample.get("__key__", "?"), f"{type(error).__name__}: {error}")
+            return None
+        self._count()
+        return value
 
 
 def _boxes(size: tuple[int, int], patch: int, count: int, g: torch.Generator) -> list[tuple[int, int]]:
@@ -139,6 +177,7 @@ class GroupShards(ShardStream):
     * ``refs``: the same patches cut from the references (ref_a for x1 and x2, ref_b for y);
     * ``quality_mask``, ``degradation_mask``: (6G, 6G) bool positives for the chosen policy,
       patch order (group, view, patch), computed from each group's recorded metadata;
+    * ``plans``: the plan of each of the 6G patches, in that order;
     * ``keys`` and ``meta``: the groups' sample keys and metadata.
 
     Args:
@@ -158,21 +197,17 @@ class GroupShards(ShardStream):
         self.batch_size, self.patch, self.policy = batch_size, patch, policy
         self.batches_per_epoch, self.drop_last = batches_per_epoch, drop_last
 
-    def _decode(self, shard: str, sample: dict[str, bytes]) -> dict[str, Any] | None:
-        key = sample.get("__key__", "?")
-        try:
-            meta = json.loads(sample["meta.json"])
-            images = {n: decode_checked(sample[f"{n}.png"], f"{key}.{n}.png") for n in GROUP_IMAGES}
-            plans = {v: Plan.from_dict(meta["plans"][v]) for v in VIEWS}
-            contents = {"x1": content_id(meta["a"]), "x2": content_id(meta["a"]), "y": content_id(meta["b"])}
-        except (KeyError, ValueError, TypeError) as error:
-            self._corrupt(shard, key, f"{type(error).__name__}: {error}")
-            return None
-        self._count()
+    def _read(self, sample: dict[str, bytes]) -> dict[str, Any]:
+        key = sample["__key__"]
+        meta = check_group(sample)
+        images = {n: decode(sample[f"{n}.png"], f"{key}.{n}.png") for n in GROUP_IMAGES}
+        check_images(images, self.patch)
+        plans = {v: Plan.from_dict(meta["plans"][v]) for v in VIEWS}
+        contents = {"x1": content_id(meta["a"]), "x2": content_id(meta["a"]), "y": content_id(meta["b"])}
         return {"key": key, "meta": meta, "images": images, "plans": plans, "contents": contents}
 
     def _patches(self, group: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
-        g = torch.Generator().manual_seed(_seed(self.seed, self.epoch, group["key"], "patches"))
+        g = torch.Generator().manual_seed(derive_seed(self.seed, self.epoch, group["key"], "patches"))
         p = self.patch
         views, refs = [], []
         for view, ref in (("x1", "ref_a"), ("x2", "ref_a"), ("y", "ref_b")):
@@ -188,7 +223,8 @@ class GroupShards(ShardStream):
         plans = [g["plans"][v] for g in groups for v in VIEWS for _ in range(2)]
         quality, degradation = relation_masks(contents, plans, self.policy)
         return {"images": torch.stack(images), "refs": torch.stack(refs), "quality_mask": quality,
-                "degradation_mask": degradation, "keys": [g["key"] for g in groups], "meta": [g["meta"] for g in groups]}
+                "degradation_mask": degradation, "plans": plans, "keys": [g["key"] for g in groups],
+                "meta": [g["meta"] for g in groups]}
 
     def _quota(self) -> int | None:
         if self.batches_per_epoch is None or self.exact:
@@ -205,7 +241,7 @@ class GroupShards(ShardStream):
             read_any = False
             for shard, sample in self._ordered(cycle):
                 read_any = True
-                group = self._decode(shard, sample)
+                group = self._checked(shard, sample, self._read)
                 if group is None:
                     continue
                 batch.append(group)
@@ -247,33 +283,24 @@ class IQAShards(ShardStream):
         self.patch, self.batch_size, self.flip = patch, batch_size, flip
 
     def _selected(self, label: dict[str, Any]) -> bool:
-        if self.side == "all":
-            return True
-        if self.official:
-            return label.get("official") == self.side
-        folds = label.get("folds") or []
-        if self.split >= len(folds):
-            raise ValueError(f"split {self.split} requested but the shards record {len(folds)} splits")
-        return folds[self.split] == self.side
+        return self.side == "all" or packed_side(label, self.split, self.official) == self.side
 
-    def _items(self, shard: str, sample: dict[str, bytes]) -> list[dict[str, Any]]:
-        key = sample.get("__key__", "?")
-        try:
-            label = json.loads(sample[IQA_LABEL])
-            if not self._selected(label):
-                return []
-            image_field = next(f for f in sample if f.startswith("image."))
-            image = decode_checked(sample[image_field], f"{key}.{image_field}")
-            ref_field = next((f for f in sample if f.startswith("ref.")), None)
-            ref = decode_checked(sample[ref_field], f"{key}.{ref_field}") if ref_field else None
-        except (KeyError, StopIteration, ValueError) as error:
-            self._corrupt(shard, key, f"{type(error).__name__}: {error}")
+    def _read(self, sample: dict[str, bytes]) -> list[dict[str, Any]]:
+        key = sample["__key__"]
+        label = check_label(sample)
+        if not self._selected(label):
             return []
-        self._count()
+        image_field = next(f for f in sample if f.startswith("image."))
+        image = decode(sample[image_field], f"{key}.{image_field}")
+        ref_field = next((f for f in sample if f.startswith("ref.")), None)
+        ref = decode(sample[ref_field], f"{key}.{ref_field}") if ref_field else None
         return [self._view(key, label, image, ref)]
 
+    def _items(self, shard: str, sample: dict[str, bytes]) -> list[dict[str, Any]]:
+        return self._checked(shard, sample, self._read) or []
+
     def _view(self, key: str, label: dict[str, Any], image: torch.Tensor, ref: torch.Tensor | None) -> dict[str, Any]:
-        g = torch.Generator().manual_seed(_seed(self.seed, self.epoch, key, "crop")) if self.mode == "train" else None
+        g = torch.Generator().manual_seed(derive_seed(self.seed, self.epoch, key, "crop")) if self.mode == "train" else None
         crop, ref_crop, has_ref = iqa_view(image, ref, self.mode, self.patch, g, self.flip)
         return {"key": key, "label": label, "image": crop, "ref": ref_crop, "has_ref": has_ref}
 
@@ -297,42 +324,48 @@ class IQAShards(ShardStream):
                 "keys": [i["key"] for i in items], "labels": [i["label"] for i in items]}
 
 
+def packed_side(label: dict[str, Any], split: int, official: bool = False) -> str:
+    """The side of a packed IQA sample (``label.json``) in split ``split``, or in the official split."""
+    if official:
+        return label.get("official") or "train"
+    folds = label.get("folds") or []
+    if split >= len(folds):
+        raise ValueError(f"split {split} requested but the shards record {len(folds)} splits; "
+                         f"pack them with --splits {split + 1} or more")
+    return folds[split]
+
+
 def loader(dataset: ShardStream, num_workers: int = 0, **kw: Any) -> DataLoader:
     """A DataLoader over a shard stream (the stream already yields batches)."""
     return DataLoader(dataset, batch_size=None, num_workers=num_workers,
                       persistent_workers=False, **kw)
 
 
-def pseudo_mos(image: torch.Tensor, reference: torch.Tensor) -> float:
+def pseudo_mos(image: torch.Tensor, reference: torch.Tensor, teacher: str = "ssim_psnr") -> float:
     """A full-reference pseudo-label in [0, 1] (1: identical to the reference), NOT a human opinion score.
 
-    ``(SSIM + min(PSNR, 50 dB) / 50) / 2`` between the degraded image and its pristine reference,
-    both uint8 (3, H, W): the kind of weak supervision KADIS-700k-style training uses.
+    ``teacher`` names one of ``datasets.teachers.TEACHERS``; both images are uint8 (3, H, W).
     """
-    import kornia
+    from .teachers import teacher as find
 
-    x, r = image[None].float() / 255.0, reference[None].float() / 255.0
-    ssim = float(kornia.metrics.ssim(x, r, 11).mean())
-    mse = float(((x - r) ** 2).mean())
-    psnr = 50.0 if mse == 0 else min(50.0, -10.0 * torch.log10(torch.tensor(mse)).item())
-    return max(0.0, min(1.0, (ssim + psnr / 50.0) / 2.0))
+    return find(teacher)(image, reference)
 
 
 def crop_side(content: str, seed: int, split: int, train: float) -> str:
     """Side of one crop in a crop-level split: train with probability ``train``, from a hash."""
-    return "train" if _seed(seed, split, content) / 2**63 < train else "test"
+    return "train" if derive_seed(seed, split, content) / 2**SEED_BITS < train else "test"
 
 
 def shard_contents(source: str | os.PathLike) -> list[str]:
-    """Source image ids used by a group-shard folder (from its scan record, else from the samples)."""
-    folder = Path(source) if Path(str(source)).is_dir() else None
-    scan = folder / "scan.json" if folder is not None else None
-    if scan is not None and scan.is_file():
-        return sorted(e["id"] for e in json.loads(scan.read_text())["entries"] if e.get("ok"))
+    """Source image ids used by a group-shard folder (from its manifest, else from the samples)."""
+    if Path(str(source)).is_dir():
+        manifest = read_manifest(source)
+        if manifest is not None and "contents" in manifest:
+            return sorted(c[0] for c in manifest["contents"])
     ids = set()
     for shard in list_shards(source):
         for sample in iter_samples(shard):
-            meta = json.loads(sample["meta.json"])
+            meta = check_group(sample)
             ids.update((meta["a"]["id"], meta["b"]["id"]))
     return sorted(ids)
 
@@ -350,10 +383,15 @@ class PseudoIQAShards(IQAShards):
 
     def __init__(self, source: str | os.PathLike | Sequence, *, split: int = 0, side: str = "train",
                  split_seed: int = 0, train: float = 0.8, unit: str = "photo",
-                 contents: Sequence[str] | None = None, **kw: Any) -> None:
+                 contents: Sequence[str] | None = None, teacher: str = "ssim_psnr", pristine: bool = False,
+                 **kw: Any) -> None:
         super().__init__(source, split=split, side=side, **kw)
         if unit not in ("photo", "crop"):
             raise ValueError(f"unit must be 'photo' or 'crop', got {unit!r}")
+        from .teachers import teacher as find
+
+        self.teacher = find(teacher)
+        self.teacher_name, self.pristine = teacher, pristine
         self.unit, self.split_seed, self.train_fraction = unit, split_seed, train
         self.sides: dict[str, str] = {}
         if unit == "photo":
@@ -363,28 +401,32 @@ class PseudoIQAShards(IQAShards):
             self.sides = split_contents(ids, split_seed, split, train)
 
     def side_of(self, meta_side: dict) -> str:
-        if self.unit == "photo":
-            return self.sides.get(meta_side["id"], "test")
-        return crop_side(content_id(meta_side), self.split_seed, self.split, self.train_fraction)
+        """The side of one content (``meta.json``'s ``a`` or ``b``) in this split."""
+        return self.side_of_content(meta_side["id"] if self.unit == "photo" else content_id(meta_side))
 
-    def _items(self, shard: str, sample: dict[str, bytes]) -> list[dict[str, Any]]:
-        key = sample.get("__key__", "?")
-        try:
-            meta = json.loads(sample["meta.json"])
-            views = [(view, ref, side_key) for view, ref, side_key in
-                     (("x1", "ref_a", "a"), ("x2", "ref_a", "a"), ("y", "ref_b", "b"))
-                     if self.side == "all" or self.side_of(meta[side_key]) == self.side]
-            needed = {name for view, ref, _ in views for name in (view, ref)}  # decode only what is used
-            images = {n: decode_checked(sample[f"{n}.png"], f"{key}.{n}.png") for n in GROUP_IMAGES if n in needed}
-        except (KeyError, ValueError) as error:
-            self._corrupt(shard, key, f"{type(error).__name__}: {error}")
-            return []
-        self._count()
+    def side_of_content(self, content: str) -> str:
+        """The side of a label's ``content`` (a source image id, or a crop key for ``unit="crop"``)."""
+        if self.unit == "photo":
+            return self.sides.get(content, "test")
+        return crop_side(content, self.split_seed, self.split, self.train_fraction)
+
+    def _read(self, sample: dict[str, bytes]) -> list[dict[str, Any]]:
+        key = sample["__key__"]
+        meta = check_group(sample)
+        candidates = (("x1", "ref_a", "a"), ("x2", "ref_a", "a"), ("y", "ref_b", "b"))
+        if self.pristine:
+            candidates += (("ref_a", "ref_a", "a"),)
+        views = [(view, ref, side_key) for view, ref, side_key in candidates
+                 if self.side == "all" or self.side_of(meta[side_key]) == self.side]
+        needed = {name for view, ref, _ in views for name in (view, ref)}  # decode only what is used
+        images = {n: decode(sample[f"{n}.png"], f"{key}.{n}.png") for n in GROUP_IMAGES if n in needed}
+        if images:
+            check_images(images)
         items = []
         for view, ref, side_key in views:
             content = meta[side_key]["id"] if self.unit == "photo" else content_id(meta[side_key])
-            plan = Plan.from_dict(meta["plans"][view])
-            quality = pseudo_mos(images[view], images[ref])
+            plan = Plan.from_dict(meta["plans"][view]) if view in meta["plans"] else Plan()
+            quality = 1.0 if view == ref else self.teacher(images[view], images[ref])
             label = {"dataset": "pseudo", "unit": self.unit, "content": content, "group": key, "view": view, "quality": quality,
                      "score": quality, "distortion": "+".join(plan.names) or "pristine", "levels": list(plan.levels)}
             items.append(self._view(f"{key}_{view}", label, images[view], images[ref]))

@@ -1,70 +1,77 @@
-"""Pristine image sources: folders of images and the built-in photos, validated on first use.
+"""Pristine image sources: folders of images, the built-in photos, procedural content, and mixtures.
 
-Images come back as uint8 RGB tensors (3, H, W): grey images are expanded to RGB, an alpha
-channel is dropped (not composited onto a background), 16-bit images are scaled to 8 bits and
-EXIF orientation is applied. A file that cannot be decoded is put in quarantine with its path
-and the reason, and the run goes on; so is an image smaller than the crops it must provide.
+``open_source(spec)`` reads a source specification:
+
+* ``samples``: the built-in photos (``degrade.samples``);
+* ``synthetic[:COUNT[:SEED]]``: ``COUNT`` procedural images (default 1000, seed 0; see
+  ``datasets.synthetic``), rendered on demand at the crop size;
+* any other text: a folder, scanned recursively;
+* several of these joined by commas, each optionally ``=WEIGHT``: a mixture in which a group's
+  content comes from each part with that probability (default: in proportion to the part's size),
+  e.g. ``samples=0.3,synthetic:5000=0.7``.
+
+Images come back as uint8 RGB tensors (3, H, W) through ``datasets.decoding`` (regular files
+inside the folder only, bounded bytes and pixels). A file that cannot be decoded is put in
+quarantine with its path and the reason, and the run goes on; so is an image smaller than the
+crops it must provide, and so is every file a folder scan leaves out (hidden files, links that
+leave the folder, FIFOs and other non-regular files, unknown suffixes), in ``skipped``.
 """
 from __future__ import annotations
 
-import hashlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from degrade.io import decode_image
 from degrade.samples import SAMPLE_PHOTOS, sample_path
 
+from . import synthetic
+from .decoding import ImageError, check_file, read
+
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+SYNTHETIC_SIDE = 256
 
 
 @dataclass(frozen=True)
 class SourceImage:
-    """One candidate image: a stable id (relative path without suffix) and where it lives."""
+    """One candidate image.
+
+    Attributes:
+        id: stable and unique within its source: the relative path *with* its suffix for a folder
+            (``a.jpg`` and ``a.png`` are two contents), the name for a built-in photo,
+            ``synthetic/<seed>/<index>`` for procedural content.
+        path: the file, or None for procedural content.
+        uri: how a worker loads it again (the path, or ``synthetic://seed/index``).
+        part: index of the mixture part it belongs to.
+    """
 
     id: str
-    path: Path
+    path: Path | None
+    uri: str
+    part: int = 0
 
 
 @dataclass(frozen=True)
 class Rejected:
-    """An image left out, and why. ``kind`` is ``"unreadable"`` or ``"too_small"``."""
+    """An input left out, and why. ``kind``: ``"unreadable"``, ``"too_small"`` or ``"skipped"``."""
 
     path: str
     reason: str
     kind: str = "unreadable"
 
 
-def _looks_complete(data: bytes, suffix: str) -> bool:
-    """Cheap end-of-stream checks that catch truncation some decoders forgive."""
-    tail = data[-1024:].rstrip(b"\x00\r\n ")
-    if suffix in (".jpg", ".jpeg") and data[:2] == b"\xff\xd8":
-        return tail.endswith(b"\xff\xd9")
-    if data[:8] == b"\x89PNG\r\n\x1a\n":
-        return b"IEND" in tail
-    return True
-
-
-def decode_checked(data: bytes, name: str) -> torch.Tensor:
-    """Decode image bytes to a uint8 (3, H, W) tensor, refusing empty, truncated or undecodable data.
-
-    Raises:
-        ValueError: naming ``name`` and the problem.
-    """
-    if not data:
-        raise ValueError(f"{name}: empty file")
-    if not _looks_complete(data, Path(name).suffix.lower()):
-        raise ValueError(f"{name}: truncated file (no end-of-image marker)")
-    image = decode_image(np.frombuffer(data, dtype=np.uint8), name)
-    return (image * 255.0).round().to(torch.uint8)
+def load_uri(uri: str, *, root: str | os.PathLike | None = None, size: int = SYNTHETIC_SIDE) -> torch.Tensor:
+    """The uint8 (3, H, W) image behind a :attr:`SourceImage.uri` (synthetic images at ``size``)."""
+    if uri.startswith("synthetic://"):
+        seed, index = (int(v) for v in uri.removeprefix("synthetic://").split("/"))
+        return synthetic.render(seed, index, size)
+    return read(uri, root=root)
 
 
 class Source:
-    """An ordered collection of pristine images; subclasses only say which files they hold.
+    """An ordered collection of pristine images; subclasses say which images they hold.
 
     Args:
         min_side: images whose shorter side is below this are rejected as ``too_small``.
@@ -74,6 +81,7 @@ class Source:
     """
 
     name = "source"
+    root: Path | None = None
 
     def __init__(self, min_side: int = 0) -> None:
         self.min_side = min_side
@@ -82,6 +90,10 @@ class Source:
 
     def items(self) -> list[SourceImage]:
         raise NotImplementedError
+
+    def weights(self) -> list[float]:
+        """The probability that a group's content comes from each part (one part unless mixed)."""
+        return [1.0]
 
     def __iter__(self) -> Iterator[SourceImage]:
         return iter(self.items())
@@ -99,9 +111,9 @@ class Source:
         if item.id in self._bad:
             return None
         try:
-            image = decode_checked(item.path.read_bytes(), str(item.path))
-        except (OSError, ValueError) as error:
-            return self._reject(item, str(error).removeprefix(f"{item.path}: "), "unreadable")
+            image = load_uri(item.uri, root=self.root, size=self.min_side or SYNTHETIC_SIDE)
+        except ImageError as error:
+            return self._reject(item, str(error).removeprefix(f"{item.uri}: "), "unreadable")
         h, w = image.shape[-2:]
         if min(h, w) < self.min_side:
             return self._reject(item, f"{w}x{h} is smaller than the {self.min_side} px crop", "too_small")
@@ -109,15 +121,16 @@ class Source:
 
     def _reject(self, item: SourceImage, reason: str, kind: str) -> None:
         self._bad.add(item.id)
-        self.rejected.append(Rejected(str(item.path), reason, kind))
+        self.rejected.append(Rejected(str(item.path or item.uri), reason, kind))
         return None
 
 
 class FolderSource(Source):
     """Every image file under ``root`` (recursive), in sorted order of relative path.
 
-    Files are matched by suffix (jpg, jpeg, png, bmp, webp, tif, tiff; any case); hidden files
-    and folders are skipped; symbolic links are not followed out of ``root``.
+    Files are matched by suffix (jpg, jpeg, png, bmp, webp, tif, tiff; any case). Hidden files
+    and folders, symbolic links that leave ``root`` (or dangle, or loop), FIFOs and other
+    non-regular files are left out and listed in ``rejected`` (kind ``"skipped"``) with the reason.
     """
 
     name = "folder"
@@ -129,20 +142,36 @@ class FolderSource(Source):
             raise FileNotFoundError(f"{self.root}: not a folder of images")
         self._items: list[SourceImage] | None = None
 
+    def _skip(self, path: Path, reason: str) -> None:
+        self.rejected.append(Rejected(str(path), reason, "skipped"))
+
     def items(self) -> list[SourceImage]:
         if self._items is None:
             root = self.root.resolve()
             found = []
             for folder, dirs, files in os.walk(root):
-                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                for file in files:
+                for d in sorted(dirs):
+                    if d.startswith("."):
+                        self._skip(Path(folder) / d, "hidden folder")
+                    elif (Path(folder) / d).is_symlink():
+                        self._skip(Path(folder) / d, "symbolic link to a folder (not followed)")
+                dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not (Path(folder) / d).is_symlink())
+                for file in sorted(files):
                     path = Path(folder) / file
-                    if file.startswith(".") or path.suffix.lower() not in IMAGE_SUFFIXES:
+                    if file.startswith("."):
+                        self._skip(path, "hidden file")
                         continue
-                    if not path.resolve().is_relative_to(root):
+                    if path.suffix.lower() not in IMAGE_SUFFIXES:
+                        self._skip(path, f"not an image suffix ({', '.join(IMAGE_SUFFIXES)})")
                         continue
-                    found.append(SourceImage(path.relative_to(root).with_suffix("").as_posix(), path))
-            self._items = sorted(found, key=lambda s: s.path.relative_to(root).as_posix())
+                    try:
+                        check_file(path, root)
+                    except ImageError as error:
+                        self._skip(path, str(error).removeprefix(f"{path}: "))
+                        continue
+                    rel = path.relative_to(root).as_posix()
+                    found.append(SourceImage(rel, path, str(path)))
+            self._items = sorted(found, key=lambda s: s.id)
         return self._items
 
 
@@ -152,32 +181,96 @@ class SampleSource(Source):
     name = "samples"
 
     def items(self) -> list[SourceImage]:
-        return [SourceImage(name, sample_path(name)) for name in SAMPLE_PHOTOS]
+        out = []
+        for name in SAMPLE_PHOTOS:
+            path = sample_path(name)
+            out.append(SourceImage(name, path, str(path)))
+        return out
 
 
-def open_source(spec: str | os.PathLike, min_side: int = 0) -> Source:
-    """``"samples"`` for the built-in photos, otherwise a folder path."""
-    if str(spec) == "samples":
+class SyntheticSource(Source):
+    """``count`` procedural images of ``seed`` (``datasets.synthetic``): unlimited, offline, deterministic."""
+
+    name = "synthetic"
+
+    def __init__(self, count: int = 1000, seed: int = 0, min_side: int = 0) -> None:
+        super().__init__(min_side)
+        if count < 1:
+            raise ValueError(f"synthetic:{count}: the count must be at least 1")
+        self.count, self.seed = count, seed
+
+    def items(self) -> list[SourceImage]:
+        return [SourceImage(f"synthetic/{self.seed}/{i:06d}", None, f"synthetic://{self.seed}/{i}")
+                for i in range(self.count)]
+
+
+class MixedSource(Source):
+    """Several sources as one; a group draws its part by ``weights``, then an image of that part."""
+
+    name = "mixed"
+
+    def __init__(self, parts: Sequence[Source], weights: Sequence[float] | None = None, min_side: int = 0) -> None:
+        super().__init__(min_side)
+        self.parts = list(parts)
+        if weights is None:
+            weights = [float(len(p)) for p in self.parts]
+        if len(weights) != len(self.parts) or min(weights) < 0 or sum(weights) <= 0:
+            raise ValueError(f"need one non-negative weight per part, not all zero; got {list(weights)}")
+        self._weights = [w / sum(weights) for w in weights]
+        roots = {p.root for p in self.parts if p.root is not None}
+        self.root = None if len(roots) != 1 else next(iter(roots))
+
+    def weights(self) -> list[float]:
+        return list(self._weights)
+
+    def items(self) -> list[SourceImage]:
+        out, seen = [], set()
+        for k, part in enumerate(self.parts):
+            for item in part.items():
+                uid = item.id if item.id not in seen else f"{k}:{item.id}"
+                seen.add(uid)
+                out.append(SourceImage(uid, item.path, item.uri, k))
+        return out
+
+    @property
+    def rejected(self) -> list[Rejected]:  # type: ignore[override]
+        return self._own + [r for p in self.parts for r in p.rejected]
+
+    @rejected.setter
+    def rejected(self, value: list[Rejected]) -> None:
+        self._own = value
+
+
+def _part(spec: str, min_side: int) -> Source:
+    if spec == "samples":
         return SampleSource(min_side)
+    if spec == "synthetic" or spec.startswith("synthetic:"):
+        fields = spec.split(":")[1:]
+        try:
+            values = [int(v) for v in fields]
+        except ValueError:
+            raise ValueError(f"{spec!r}: expected synthetic[:COUNT[:SEED]] with integers") from None
+        if len(values) > 2:
+            raise ValueError(f"{spec!r}: expected synthetic[:COUNT[:SEED]]")
+        return SyntheticSource(*values, min_side=min_side)
     return FolderSource(spec, min_side)
 
 
-def _generator(seed: int, image_id: str) -> torch.Generator:
-    digest = hashlib.sha256(f"{seed}:{image_id}".encode()).digest()
-    return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") >> 1)
-
-
-def crop_boxes(height: int, width: int, size: int, n: int, seed: int, image_id: str) -> list[tuple[int, int]]:
-    """``n`` top-left corners of ``size`` x ``size`` crops, reproducible from (seed, image id) alone."""
-    if size > min(height, width):
-        raise ValueError(f"{image_id}: a {size} px crop does not fit in {width}x{height}")
-    g = _generator(seed, image_id)
-    tops = torch.randint(0, height - size + 1, (n,), generator=g).tolist()
-    lefts = torch.randint(0, width - size + 1, (n,), generator=g).tolist()
-    return list(zip(tops, lefts))
-
-
-def sample_crops(image: torch.Tensor, size: int, n: int, seed: int, image_id: str) -> list[torch.Tensor]:
-    """``n`` random ``size`` x ``size`` crops of a (C, H, W) image (see :func:`crop_boxes`)."""
-    boxes = crop_boxes(image.shape[-2], image.shape[-1], size, n, seed, image_id)
-    return [image[:, top : top + size, left : left + size] for top, left in boxes]
+def open_source(spec: str | os.PathLike, min_side: int = 0) -> Source:
+    """The source a specification names (see the module docstring)."""
+    text = str(spec)
+    if "," not in text and "=" not in text:
+        return _part(text, min_side)
+    parts, weights = [], []
+    for piece in (p.strip() for p in text.split(",")):
+        if not piece:
+            raise ValueError(f"{text!r}: empty part in the source list")
+        name, sep, weight = piece.rpartition("=") if "=" in piece else (piece, "", "")
+        try:
+            weights.append(float(weight) if sep else None)
+        except ValueError:
+            raise ValueError(f"{piece!r}: the weight after '=' must be a number") from None
+        parts.append(_part(name, min_side))
+    if any(w is None for w in weights) and not all(w is None for w in weights):
+        raise ValueError(f"{text!r}: give a weight to every part or to none")
+    return MixedSource(parts, None if weights[0] is None else weights, min_side)

@@ -7,33 +7,25 @@ import statistics
 import sys
 from collections.abc import Sequence
 
-from . import DatasetError, load, names
+from . import DatasetError, key_values, load, names, options_help
 
 
 def _verify(table) -> list[str]:
-    from ..sources import decode_checked
+    from ..decoding import ImageError, read
 
     bad = []
     for record in table:
         for path in {record.image, record.ref} - {None}:
             try:
-                decode_checked(path.read_bytes(), str(path))
-            except (OSError, ValueError) as error:
+                read(path)
+            except ImageError as error:
                 bad.append(str(error))
     return sorted(set(bad))
 
 
 def inspect(args: argparse.Namespace) -> int:
-    options = dict(o.split("=", 1) for o in args.option)
-    for key in ("low", "high"):
-        if key in options:
-            options[key] = float(options[key])
-    if "higher_is_better" in options:
-        options["higher_is_better"] = options["higher_is_better"].lower() in ("1", "true", "yes")
-    if "realigned" in options:
-        options["realigned"] = options["realigned"].lower() in ("1", "true", "yes")
     try:
-        table = load(args.name, args.root, strict=False, **options)
+        table = load(args.name, args.root, strict=False, **key_values(args.option))
     except (DatasetError, KeyError, ValueError) as error:
         print(f"unusable: {error.args[0] if error.args else error}", file=sys.stderr)
         return 1
@@ -72,7 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("root", help="the dataset's folder (for csv: the CSV file)")
     p.add_argument("--verify", action="store_true", help="also decode every image and reference")
     p.add_argument("-o", "--option", action="append", default=[], metavar="KEY=VALUE",
-                   help="reader option, e.g. part=Val (pipal), low=0 high=10 (csv)")
+                   help="reader option, repeatable: " + "; ".join(f"{n}: {options_help(n)}" for n in names()
+                                                                  if options_help(n) != "none"))
     p.set_defaults(func=inspect)
     args = parser.parse_args(argv)
     return args.func(args)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .table import Builder, DatasetError, Folder, Scale, parse_float, require_dir
+from .options import NoOptions
+from .table import Builder, DatasetError, Folder, Scale, parse_float, read_text, require_dir
 
 SCALE = Scale(0.0, 1.0, higher_is_better=False, kind="dmos")
 # workbook dst_type -> (folder, file-name token); tokens are matched case-insensitively
@@ -49,7 +50,7 @@ def _workbook_rows(path: Path):
 
 
 def _text_rows(path: Path):
-    for number, text in enumerate(path.read_text().splitlines(), start=1):
+    for number, text in enumerate(read_text(path).splitlines(), start=1):
         if not text.strip():
             continue
         parts = text.split()
@@ -62,7 +63,7 @@ def _text_rows(path: Path):
                        "dst_lev": pieces[2], "dmos": parts[1]}
 
 
-def read(root: Path, strict: bool = True) -> Builder:
+def read(root: Path, strict: bool, options: NoOptions) -> Builder:
     workbook, text = root / "csiq.DMOS.xlsx", root / "csiq_label.txt"
     if workbook.is_file():
         labels, rows = workbook, _workbook_rows(workbook)

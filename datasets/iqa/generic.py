@@ -5,26 +5,35 @@ splits keep a reference's images together), otherwise the image.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from .table import Builder, DatasetError, Scale, parse_float, read_csv
 
 
-def read(
-    root: Path,
-    strict: bool = True,
-    file: str = "labels.csv",
-    low: float | None = None,
-    high: float | None = None,
-    higher_is_better: bool = True,
-) -> Builder:
-    labels = root if root.is_file() else root / file
+@dataclass(frozen=True)
+class Options:
+    """``low`` and ``high``: the score range (required); ``higher_is_better``: its direction;
+    ``file``: the CSV's name when ``root`` is its folder."""
+
+    low: float | None = None
+    high: float | None = None
+    higher_is_better: bool = True
+    file: str = "labels.csv"
+
+    def __post_init__(self) -> None:
+        if self.low is None or self.high is None:
+            raise ValueError("the csv reader needs the score range: options low and high (e.g. low=0 high=10)")
+        if not self.high > self.low:
+            raise ValueError(f"the csv reader needs high > low; got low={self.low}, high={self.high}")
+
+
+def read(root: Path, strict: bool, options: Options) -> Builder:
+    labels = root if root.is_file() else root / options.file
     if not labels.is_file():
         raise DatasetError(f"{labels}: missing label file (a CSV with columns image,score[,ref])")
-    if low is None or high is None or not high > low:
-        raise ValueError("the generic CSV reader needs the score range: low=..., high=... (high > low)")
     base = labels.parent
-    b = Builder("csv", base, Scale(float(low), float(high), higher_is_better, "mos"), strict)
+    b = Builder("csv", base, Scale(options.low, options.high, options.higher_is_better, "mos"), strict)
     for line, row in read_csv(labels, ["image", "score"]):
         try:
             score = parse_float(row["score"])

@@ -9,10 +9,13 @@ from pathlib import Path
 
 import degrade
 
+from .options import NoOptions
 from .table import Builder, DatasetError, Scale, parse_float, read_csv, require_dir
 
 SCALE = Scale(1.0, 5.0, higher_is_better=True, kind="mos")
-TYPES = {degrade.info(n).kadid: n for n in degrade.list_distortions() if degrade.info(n).kadid}
+def kadid_types() -> dict[int, str]:
+    """KADID-10k's type index -> the ``degrade`` distortion name."""
+    return {degrade.info(n).kadid: n for n in degrade.list_distortions() if degrade.info(n).kadid}
 
 
 def _labels(root: Path) -> Path:
@@ -22,16 +25,17 @@ def _labels(root: Path) -> Path:
     raise DatasetError(f"{root / 'dmos.csv'}: missing label file (also looked in {root / 'kadid10k'})")
 
 
-def read(root: Path, strict: bool = True) -> Builder:
+def read(root: Path, strict: bool, options: NoOptions) -> Builder:
     labels = _labels(root)
     images = require_dir(labels.parent / "images", "images")
     b = Builder("kadid10k", root, SCALE, strict)
+    types = kadid_types()
     for line, row in read_csv(labels, ["dist_img", "ref_img", "dmos"]):
         name = row["dist_img"].strip()
         try:
             score = parse_float(row["dmos"])
             _, kind, level = Path(name).stem.split("_")
-            distortion, level_number = TYPES[int(kind)], int(level)
+            distortion, level_number = types[int(kind)], int(level)
         except (ValueError, KeyError):
             b.problem("unparsable_row", labels, line, f"expected IXX_YY_ZZ.png and a number, got {name!r}, {row['dmos']!r}")
             continue

@@ -6,7 +6,9 @@ z-score column on 0..100). The official split comes from ``koniq10k_distribution
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from .table import Builder, DatasetError, Scale, parse_float, read_csv, require_dir
 
@@ -23,9 +25,16 @@ def _find(root: Path, name: str) -> Path | None:
     return None
 
 
-def read(root: Path, strict: bool = True, resolution: str = "1024x768", score: str = "MOS") -> Builder:
-    if score not in SCALES:
-        raise ValueError(f"score must be one of {sorted(SCALES)}, got {score!r}")
+@dataclass(frozen=True)
+class Options:
+    """``resolution``: the image folder; ``score``: the column (MOS on 1..5, MOS_zscore on 0..100)."""
+
+    resolution: Literal["1024x768", "512x384"] = "1024x768"
+    score: Literal["MOS", "MOS_zscore"] = "MOS"
+
+
+def read(root: Path, strict: bool, options: Options) -> Builder:
+    resolution, score = options.resolution, options.score
     labels = _find(root, SCORES)
     if labels is None:
         raise DatasetError(f"{root / SCORES}: missing label file (also looked in {root / 'metadata'})")

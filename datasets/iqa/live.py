@@ -8,10 +8,10 @@ reference copies, which are dropped. DMOS is on about 0..100, lower is better.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import scipy.io
 
 from .table import Builder, DatasetError, Scale, require_file
 
@@ -22,6 +22,8 @@ ENTRIES = sum(n for _, n in FOLDERS)
 
 def _array(path: Path, key: str) -> np.ndarray:
     try:
+        import scipy.io
+
         data = scipy.io.loadmat(path)
     except Exception as error:  # scipy raises several types for damaged files
         raise DatasetError(f"{path}: not a readable MATLAB file ({error})") from None
@@ -39,9 +41,16 @@ def _text(cell: object) -> str:
     return str(cell).strip()
 
 
-def read(root: Path, strict: bool = True, realigned: bool = True) -> Builder:
+@dataclass(frozen=True)
+class Options:
+    """``realigned``: use ``dmos_realigned.mat`` when it is present (else ``dmos.mat``)."""
+
+    realigned: bool = True
+
+
+def read(root: Path, strict: bool, options: Options) -> Builder:
     realigned_file = root / "dmos_realigned.mat"
-    if realigned and realigned_file.is_file():
+    if options.realigned and realigned_file.is_file():
         scores_file, key = realigned_file, "dmos_new"
     else:
         scores_file, key = require_file(root / "dmos.mat", "label file dmos.mat"), "dmos"

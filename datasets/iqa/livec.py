@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import scipy.io
 
+from .options import NoOptions
 from .table import Builder, DatasetError, Scale, require_dir, require_file
 
 SCALE = Scale(0.0, 100.0, higher_is_better=True, kind="mos")
@@ -19,6 +19,8 @@ PRACTICE = 7
 
 def _variable(path: Path, key: str) -> np.ndarray:
     try:
+        import scipy.io
+
         data = scipy.io.loadmat(require_file(path, "label file"))
     except DatasetError:
         raise
@@ -35,7 +37,7 @@ def _text(cell: object) -> str:
     return str(cell).strip()
 
 
-def read(root: Path, strict: bool = True) -> Builder:
+def read(root: Path, strict: bool, options: NoOptions) -> Builder:
     names_file = root / "Data" / "AllImages_release.mat"
     names = _variable(names_file, "AllImages_release")
     scores = _variable(root / "Data" / "AllMOS_release.mat", "AllMOS_release")

@@ -7,18 +7,25 @@ the fixed range 850..1900, higher is better.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
-from .table import Builder, DatasetError, Scale, parse_float, require_dir
+from .table import Builder, DatasetError, Scale, parse_float, read_text, require_dir
 
 SCALE = Scale(850.0, 1900.0, higher_is_better=True, kind="elo")
 PARTS = ("Train", "Val", "Test")
 
 
-def read(root: Path, strict: bool = True, part: str = "Train") -> Builder:
-    part = part.capitalize()
-    if part not in PARTS:
-        raise ValueError(f"part must be one of {PARTS}, got {part!r}")
+@dataclass(frozen=True)
+class Options:
+    """``part``: which release part to read."""
+
+    part: Literal["Train", "Val", "Test"] = "Train"
+
+
+def read(root: Path, strict: bool, options: Options) -> Builder:
+    part = options.part
     label_dir = require_dir(root / f"{part}_Label", f"{part}_Label")
     label_files = sorted(label_dir.glob("*.txt"))
     if not label_files:
@@ -27,7 +34,7 @@ def read(root: Path, strict: bool = True, part: str = "Train") -> Builder:
     references = require_dir(root / f"{part}_Ref", f"{part}_Ref")
     b = Builder("pipal", root, SCALE, strict)
     for labels in label_files:
-        for line, text in enumerate(labels.read_text().splitlines(), start=1):
+        for line, text in enumerate(read_text(labels).splitlines(), start=1):
             if not text.strip():
                 continue
             try:

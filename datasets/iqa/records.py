@@ -1,14 +1,15 @@
 """A map-style torch dataset over IQA records read from their files (no packing needed)."""
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 
 import torch
 from torch.utils.data import Dataset
 
+from degrade.seeding import generator
+
 from ..crops import iqa_view
-from ..sources import decode_checked
+from ..decoding import read
 from .table import Record
 
 
@@ -34,12 +35,11 @@ class RecordDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict:
         record = self.records[index]
-        image = decode_checked(record.image.read_bytes(), str(record.image))
-        ref = decode_checked(record.ref.read_bytes(), str(record.ref)) if record.ref is not None else None
+        image = read(record.image)
+        ref = read(record.ref) if record.ref is not None else None
         g = None
         if self.mode == "train":
-            digest = hashlib.sha256(f"{self.seed}:{self.epoch}:{record.image}".encode()).digest()
-            g = torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") >> 1)
+            g = generator(self.seed, self.epoch, record.image)
         crop, ref_crop, has_ref = iqa_view(image, ref, self.mode, self.patch, g, self.flip)
         label = {"image": str(record.image), "content": record.content, "distortion": record.distortion,
                  "level": record.level, "score": record.score, "quality": record.quality}

@@ -7,11 +7,18 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import math
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+
+
+# Published scores may overshoot their nominal range a little (LIVE's realigned DMOS does); more
+# than this fraction of the range is an error in the label file.
+OVERSHOOT = 0.25
 
 
 class DatasetError(Exception):
@@ -34,9 +41,19 @@ class Scale:
     kind: str = "mos"
 
     def quality(self, score: float) -> float:
-        """The raw score mapped to [0, 1] with 1 best, clipped (some published scores overshoot)."""
+        """The raw score mapped to [0, 1] with 1 best, clipped (some published scores overshoot a little)."""
         t = (score - self.low) / (self.high - self.low)
         return min(1.0, max(0.0, t if self.higher_is_better else 1.0 - t))
+
+    def problem(self, score: float) -> str | None:
+        """Why ``score`` cannot be a score on this scale (not finite, or beyond the range by more than
+        :data:`OVERSHOOT` of its width), or None."""
+        if not math.isfinite(score):
+            return f"score {score!r} is not a finite number"
+        margin = OVERSHOOT * (self.high - self.low)
+        if not self.low - margin <= score <= self.high + margin:
+            return f"score {score:g} is outside the scale {self.low:g}..{self.high:g}"
+        return None
 
 
 @dataclass(frozen=True)
@@ -158,7 +175,8 @@ class Table(Sequence[Record]):
 def split_contents(contents: Sequence[str], seed: int, index: int, train: float, val: float = 0.0) -> dict[str, str]:
     """The side (``train``/``val``/``test``) of each content in split ``index`` of ``seed``.
 
-    Contents are ordered by sha256 of (seed, index, id): the same on every machine and version.
+    Contents are ordered by sha256 of (seed, index, id): the same on every machine and version, and
+    the same as in every earlier release (published splits stay reproducible).
     At least one content goes to train and one to test.
     """
     order = sorted(set(contents), key=lambda c: hashlib.sha256(f"{seed}/{index}/{c}".encode()).digest())
@@ -212,17 +230,37 @@ def require_dir(path: Path, what: str) -> Path:
     return path
 
 
+def read_text(path: Path) -> str:
+    """A label file's text: UTF-8 (a byte-order mark is dropped) or UTF-16 with its byte-order mark.
+
+    Raises:
+        DatasetError: naming the file, when it is neither.
+    """
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise DatasetError(f"{path}: cannot be read ({error.strerror or error})") from None
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        encoding = "utf-16"
+    else:
+        encoding = "utf-8-sig"
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as error:
+        raise DatasetError(f"{path}: not a text file in UTF-8 or UTF-16 (byte {error.start} cannot be decoded); "
+                           "save it as UTF-8") from None
+
+
 def read_csv(path: Path, columns: Sequence[str]) -> Iterator[tuple[int, dict[str, str]]]:
     """Rows of a CSV file as (line number, row), after checking that ``columns`` are in its header."""
-    with open(path, newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        header = [h.strip() for h in reader.fieldnames or []]
-        missing = [c for c in columns if c not in header]
-        if missing:
-            raise DatasetError(f"{path}: missing column(s) {missing}; the header has {header}")
-        reader.fieldnames = header
-        for row in reader:
-            yield reader.line_num, row
+    reader = csv.DictReader(io.StringIO(read_text(path), newline=""))
+    header = [h.strip() for h in reader.fieldnames or []]
+    missing = [c for c in columns if c not in header]
+    if missing:
+        raise DatasetError(f"{path}: missing column(s) {missing}; the header has {header}")
+    reader.fieldnames = header
+    for row in reader:
+        yield reader.line_num, row
 
 
 def parse_float(text: object) -> float:
@@ -242,12 +280,23 @@ class Builder:
 
     def __init__(self, dataset: str, root: Path, scale: Scale, strict: bool = True) -> None:
         self.dataset, self.root, self.scale, self.strict = dataset, root, scale, strict
+        self._root = (root if root.is_dir() else root.parent).resolve()
         self.records: list[Record] = []
         self.problems: list[Problem] = []
         self._seen: set[Path] = set()
 
     def problem(self, kind: str, file: Path | str, line: int | None, detail: str) -> None:
         self.problems.append(Problem(kind, str(file), line, detail))
+
+    def _outside(self, path: Path) -> str | None:
+        """Why ``path`` leaves the dataset's folder (``..``, an absolute path, a link out of it), or None."""
+        try:
+            resolved = path.resolve()
+        except (OSError, RuntimeError):
+            return "is a symbolic link loop"
+        if not resolved.is_relative_to(self._root):
+            return f"resolves to {resolved}, outside the dataset folder {self._root}"
+        return None
 
     def add(
         self,
@@ -265,6 +314,17 @@ class Builder:
         if image in self._seen:
             self.problem("duplicate_row", file, line, f"{image.name} is listed more than once; the first is kept")
             return
+        invalid = self.scale.problem(score)
+        if invalid is not None:
+            self.problem("invalid_score", file, line, f"{image.name}: {invalid}")
+            return
+        for path, what in ((image, "image"), (ref, "reference")):
+            if path is None:
+                continue
+            outside = self._outside(path)
+            if outside:
+                self.problem("outside_dataset", file, line, f"{what} {path} {outside}; refused")
+                return
         if not image.is_file():
             self.problem("missing_image", file, line, f"{image} does not exist")
             return

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .table import Builder, Folder, Scale, parse_float, require_dir, require_file
+from .options import NoOptions
+from .table import Builder, Folder, Scale, parse_float, read_text, require_dir, require_file
 
 SCALE = Scale(0.0, 9.0, higher_is_better=True, kind="mos")
 TYPES = (
@@ -22,12 +23,12 @@ TYPES = (
 )
 
 
-def read(root: Path, strict: bool = True) -> Builder:
+def read(root: Path, strict: bool, options: NoOptions) -> Builder:
     labels = require_file(root / "mos_with_names.txt", "label file")
     distorted = Folder(require_dir(root / "distorted_images", "distorted_images"), ignore_case=True)
     references = Folder(require_dir(root / "reference_images", "reference_images"), ignore_case=True)
     b = Builder("tid2013", root, SCALE, strict)
-    for line, text in enumerate(labels.read_text(errors="replace").splitlines(), start=1):
+    for line, text in enumerate(read_text(labels).splitlines(), start=1):
         if not text.strip():
             continue
         parts = text.split()

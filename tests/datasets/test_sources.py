@@ -1,14 +1,23 @@
 """Pristine sources: a folder with good images and every kind of bad file, the samples, crops."""
 from __future__ import annotations
 
+import os
+import struct
+import zlib
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from datasets.sources import FolderSource, SampleSource, crop_boxes, decode_checked, open_source, sample_crops
+from datasets.content import Augment, View, draw_view
+from datasets.decoding import ImageError, check_file, decode, probe, read
+from datasets.sources import FolderSource, MixedSource, SampleSource, SyntheticSource, open_source
+from datasets.synthetic import render
 from degrade.samples import SAMPLE_PHOTOS
+from degrade.seeding import generator
 
 
 def pixels(h: int, w: int, seed: int = 0) -> np.ndarray:
@@ -49,50 +58,130 @@ def folder(tmp_path):
 def test_folder_scan_is_recursive_sorted_and_filtered(folder):
     source = FolderSource(folder, min_side=32)
     ids = [item.id for item in source]
-    assert ids == sorted(ids, key=lambda i: i)
-    assert {"a", "B", "nested/c", "nested/deeper/d", "e", "grey", "alpha", "deep", "exif"} <= set(ids)
-    assert ".hidden" not in ids and "readme" not in ids
-    assert "link" not in ids  # symbolic link leading out of the folder
+    assert ids == sorted(ids)
+    assert {"a.png", "B.JPG", "nested/c.bmp", "nested/deeper/d.webp", "e.tiff", "grey.png", "alpha.png", "deep.png",
+            "exif.jpg"} <= set(ids)
+    assert ".hidden.png" not in ids and "readme.txt" not in ids
+    assert "link.png" not in ids  # symbolic link leading out of the folder
     assert FolderSource(folder).items() == source.items()
+    skipped = {Path(r.path).name: r.reason for r in source.rejected if r.kind == "skipped"}
+    assert skipped[".hidden.png"] == "hidden file" and "not an image suffix" in skipped["readme.txt"]
+    assert "outside" in skipped["link.png"]
+
+
+def test_same_stem_different_suffix_are_two_contents(tmp_path):
+    cv2.imwrite(str(tmp_path / "dup.jpg"), pixels(40, 40, 1))
+    cv2.imwrite(str(tmp_path / "dup.png"), pixels(48, 40, 2))
+    source = FolderSource(tmp_path)
+    assert [item.id for item in source] == ["dup.jpg", "dup.png"]
+    shapes = [tuple(source.load(item).shape) for item in source]
+    assert shapes == [(3, 40, 40), (3, 48, 40)]
+
+
+def test_dangling_links_loops_and_fifos_are_listed_not_read(tmp_path):
+    cv2.imwrite(str(tmp_path / "good.png"), pixels(40, 40, 1))
+    (tmp_path / "dangling.png").symlink_to(tmp_path / "gone.png")
+    (tmp_path / "loop.png").symlink_to(tmp_path / "loop.png")
+    os.mkfifo(tmp_path / "pipe.png")  # opening it for reading would block forever
+    source = FolderSource(tmp_path)
+    assert [item.id for item in source] == ["good.png"]
+    skipped = {Path(r.path).name: r.reason for r in source.rejected}
+    assert "dangling" in skipped["dangling.png"] and "not a regular file" in skipped["pipe.png"]
+    assert "loop" in skipped["loop.png"]
 
 
 def test_good_images_are_normalised(folder):
     source = FolderSource(folder, min_side=32)
     by_id = {item.id: item for item in source}
-    grey = source.load(by_id["grey"])
+    grey = source.load(by_id["grey.png"])
     assert grey.dtype == torch.uint8 and grey.shape == (3, 40, 40) and torch.equal(grey[0], grey[1])
-    alpha = source.load(by_id["alpha"])
+    alpha = source.load(by_id["alpha.png"])
     assert alpha.shape == (3, 40, 40)
-    deep = source.load(by_id["deep"])
+    deep = source.load(by_id["deep.png"])
     assert np.array_equal(deep.permute(1, 2, 0).flip(-1).numpy(), pixels(40, 40, 8))  # 16-bit scaled to 8
-    assert source.load(by_id["exif"]).shape == (3, 64, 40)  # EXIF orientation applied
-    assert source.load(by_id["png_named"]) is not None  # content decides, not the suffix
+    assert source.load(by_id["exif.jpg"]).shape == (3, 64, 40)  # EXIF orientation applied
+    assert source.load(by_id["png_named.jpg"]) is not None  # content decides, not the suffix
 
 
 def test_bad_files_are_quarantined_with_reasons(folder):
     source = FolderSource(folder, min_side=32)
     loaded = {item.id: source.load(item) for item in source}
-    assert all(loaded[i] is None for i in ("truncated", "empty", "notes", "small"))
-    reasons = {r.path.rsplit("/", 1)[-1]: (r.kind, r.reason) for r in source.rejected}
+    assert all(loaded[i] is None for i in ("truncated.jpg", "empty.png", "notes.png", "small.png"))
+    reasons = {r.path.rsplit("/", 1)[-1]: (r.kind, r.reason) for r in source.rejected if r.kind != "skipped"}
     assert reasons["truncated.jpg"][0] == "unreadable" and "truncated" in reasons["truncated.jpg"][1]
     assert reasons["empty.png"] == ("unreadable", "empty file")
     assert "not a decodable image" in reasons["notes.png"][1]
     assert reasons["small.png"] == ("too_small", "60x20 is smaller than the 32 px crop")
     assert {r.path.rsplit("/", 1)[-1] for r in source.quarantine} == {"truncated.jpg", "empty.png", "notes.png"}
     # each file is recorded once however often it is asked for
+    before = len(source.rejected)
     for item in source:
         source.load(item)
-    assert len(source.rejected) == 4
+    assert len(source.rejected) == before
 
 
-def test_decode_checked_catches_truncation_that_some_decoders_forgive():
+def test_decode_catches_truncation_that_some_decoders_forgive():
     data = cv2.imencode(".jpg", pixels(64, 64))[1].tobytes()
-    assert decode_checked(data, "ok.jpg").shape == (3, 64, 64)
-    with pytest.raises(ValueError, match="truncated"):
-        decode_checked(data[:-2], "cut.jpg")
+    assert decode(data, "ok.jpg").shape == (3, 64, 64)
+    with pytest.raises(ImageError, match="truncated"):
+        decode(data[:-2], "cut.jpg")
     png = cv2.imencode(".png", pixels(16, 16))[1].tobytes()
-    with pytest.raises(ValueError, match="cut.png"):
-        decode_checked(png[:-20], "cut.png")
+    with pytest.raises(ImageError, match="cut.png"):
+        decode(png[:-20], "cut.png")
+
+
+def bomb_png(path: Path, width: int, height: int) -> Path:
+    """A valid PNG of ``width`` x ``height`` black pixels, written without ever holding them (a decompression bomb)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    compressor, row, parts = zlib.compressobj(9), b"\x00" * (1 + 3 * width), []
+    for _ in range(height):
+        parts.append(compressor.compress(row))
+    parts.append(compressor.flush())
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", b"".join(parts))
+                     + chunk(b"IEND", b""))
+    return path
+
+
+def test_a_decompression_bomb_is_refused_from_its_header(tmp_path):
+    bomb = bomb_png(tmp_path / "bomb.png", 20000, 20000)
+    assert bomb.stat().st_size < 3 * 2**20  # a small file that would decode to 1.2 GB
+    assert probe(bomb.read_bytes())[:2] == (20000, 20000)
+    with pytest.raises(ImageError, match="400 megapixels, above the limit of 100"):
+        read(bomb)
+    small = bomb_png(tmp_path / "small.png", 300, 200)
+    assert read(small).shape == (3, 200, 300)
+    with pytest.raises(ImageError, match="above the limit"):
+        read(small, max_pixels=50_000)
+    with pytest.raises(ImageError, match="MiB, above the limit"):
+        read(small, max_bytes=10)
+    source = FolderSource(tmp_path)
+    assert source.load(next(i for i in source if i.id == "bomb.png")) is None
+    assert "megapixels" in source.quarantine[0].reason
+
+
+def test_large_jpegs_decode_reduced_when_less_is_needed(tmp_path):
+    path = tmp_path / "big.jpg"
+    cv2.imwrite(str(path), pixels(800, 1200))
+    assert read(path).shape == (3, 800, 1200)
+    assert read(path, max_side=300).shape == (3, 200, 300)  # 1/4: the long side stays >= 300
+    assert read(path, max_side=700).shape == (3, 800, 1200)  # no power of two keeps 700
+
+
+def test_paths_leaving_the_root_are_refused(tmp_path):
+    inside, outside = tmp_path / "root", tmp_path / "elsewhere.png"
+    inside.mkdir()
+    cv2.imwrite(str(outside), pixels(20, 20))
+    with pytest.raises(ImageError, match="outside"):
+        check_file(inside / ".." / "elsewhere.png", inside)
+    (inside / "link.png").symlink_to(outside)
+    with pytest.raises(ImageError, match="outside"):
+        read(inside / "link.png", root=inside)
+    cv2.imwrite(str(inside / "ok.png"), pixels(20, 20))
+    (inside / "alias.png").symlink_to(inside / "ok.png")  # a link inside the folder is fine
+    assert read(inside / "alias.png", root=inside).shape == (3, 20, 20)
 
 
 def test_missing_folder():
@@ -109,15 +198,54 @@ def test_samples_source():
     assert source.rejected == []
 
 
-def test_crops_are_reproducible_from_seed_and_image_id():
-    image = torch.arange(3 * 60 * 80).view(3, 60, 80)
-    a = crop_boxes(60, 80, 32, 5, seed=1, image_id="x")
-    assert a == crop_boxes(60, 80, 32, 5, seed=1, image_id="x")
-    assert a != crop_boxes(60, 80, 32, 5, seed=2, image_id="x")
-    assert a != crop_boxes(60, 80, 32, 5, seed=1, image_id="y")
-    assert all(0 <= t <= 28 and 0 <= l <= 48 for t, l in a)
-    crops = sample_crops(image, 32, 5, seed=1, image_id="x")
-    assert all(c.shape == (3, 32, 32) for c in crops)
-    assert torch.equal(crops[0], image[:, a[0][0] : a[0][0] + 32, a[0][1] : a[0][1] + 32])
+def test_synthetic_content_is_deterministic_and_seeded():
+    a, b = render(0, 3, 64), render(0, 3, 64)
+    assert a.dtype == torch.uint8 and a.shape == (3, 64, 64) and torch.equal(a, b)
+    assert not torch.equal(a, render(0, 4, 64)) and not torch.equal(a, render(1, 3, 64))
+    source = open_source("synthetic:5:7", min_side=64)
+    assert isinstance(source, SyntheticSource) and len(source) == 5
+    item = source.items()[2]
+    assert item.id == "synthetic/7/000002" and item.path is None
+    assert torch.equal(source.load(item), render(7, 2, 64))
+
+
+def test_synthetic_content_looks_natural():
+    """Power spectrum close to 1/f^2 (as photographs), edges, and more than a handful of colours."""
+    image = render(0, 0, 256).float().mean(0)
+    spectrum = np.abs(np.fft.fftshift(np.fft.fft2(image.numpy() - image.mean().item()))) ** 2
+    yy, xx = np.indices(spectrum.shape) - 128
+    radius = np.hypot(yy, xx).astype(int)
+    power = np.bincount(radius.ravel(), spectrum.ravel()) / np.bincount(radius.ravel())
+    f = np.arange(4, 100)
+    slope = np.polyfit(np.log(f), np.log(power[4:100]), 1)[0]
+    assert -3.2 < slope < -1.8  # the built-in photos: -1.8 (rocket) to -3.0 (astronaut)
+    assert np.unique(render(0, 1, 128).reshape(3, -1).numpy(), axis=1).shape[1] > 1000
+
+
+def test_mixtures_parse_weights_and_keep_parts_apart(tmp_path):
+    cv2.imwrite(str(tmp_path / "a.png"), pixels(40, 40, 1))
+    mixed = open_source(f"samples=0.25,synthetic:10=0.5,{tmp_path}=0.25")
+    assert isinstance(mixed, MixedSource) and mixed.weights() == [0.25, 0.5, 0.25]
+    assert [sum(i.part == k for i in mixed) for k in range(3)] == [9, 10, 1]
+    assert open_source("samples,synthetic:3").weights() == pytest.approx([9 / 12, 3 / 12])
+    for bad, message in (("samples=1,synthetic", "every part or to none"), ("samples=x", "must be a number"),
+                         ("synthetic:a", "integers"), ("samples,,synthetic", "empty part")):
+        with pytest.raises(ValueError, match=message):
+            open_source(bad)
+
+
+def test_views_are_reproducible_and_recorded():
+    image = torch.arange(3 * 60 * 80, dtype=torch.int64).remainder(256).to(torch.uint8).view(3, 60, 80)
+    plain = draw_view(60, 80, 32, Augment(), generator("v", 1))
+    assert plain == draw_view(60, 80, 32, Augment(), generator("v", 1))
+    assert plain.to_dict().keys() == {"box"} and plain.window == 32
+    crop = plain.apply(image)
+    assert torch.equal(crop, image[:, plain.top : plain.top + 32, plain.left : plain.left + 32])
+    every = Augment(min_scale=0.5, rot90=True, flip=True, permute=True)
+    views = [draw_view(60, 80, 32, every, generator("v", i)) for i in range(40)]
+    assert len({v.window for v in views}) > 5 and max(v.window for v in views) <= 60
+    assert {v.rot90 for v in views} == {0, 1, 2, 3} and {v.flip for v in views} == {False, True}
+    for v in views:
+        assert View.from_dict(v.to_dict()) == v and v.apply(image).shape == (3, 32, 32)
     with pytest.raises(ValueError, match="does not fit"):
-        crop_boxes(20, 80, 32, 1, seed=0, image_id="z")
+        draw_view(20, 80, 32, Augment(), generator("v", 0))

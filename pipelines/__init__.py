@@ -4,3 +4,7 @@
 * ``python -m pipelines.verify_shards``: checksums, counts and an exact re-derivation of every image.
 * ``python -m pipelines.pack_iqa``: an IQA dataset packed into shards, original bytes kept.
 """
+from degrade._extras import check_datasets_package as _check, require as _require
+
+_check()
+_require("pipelines", "data", "ray", "webdataset")

@@ -13,7 +13,7 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,59 +23,29 @@ import ray
 import torch
 
 import degrade
-from datasets.shardformat import SCHEMA, group_key, shard_name
-from datasets.sources import decode_checked, open_source
-from degrade.pairs import POLICIES, GroupPlans
-from degrade.sampling import PRESETS
+from datasets.content import View
+from datasets.decoding import ImageError
+from datasets.shardformat import SCAN, SCHEMA, BuildSpec, group_key, manifest_path, meta_dir, shard_name
+from datasets.sources import load_uri, open_source
+from degrade.pairs import GroupPlans
 
 from . import shardio
-from .groups import Content, crop, plan_group, render
+from .groups import Content, plan_group, render
 from .runner import Timer, run_tasks, start_ray
 
 SCAN_CHUNK = 32
-PNG_LEVEL = 3
-
-
-@dataclass(frozen=True)
-class BuildConfig:
-    """Everything that decides the shards' content (the fingerprint is taken over it and the contents)."""
-
-    source: str = "samples"
-    groups: int = 512
-    groups_per_shard: int = 32
-    size: int = 256
-    preset: str = "arniqa"
-    policy: str = "dri"
-    seed: int = 0
-    device: str = "cpu"
-    render_batch: int = 16
-
-    def __post_init__(self) -> None:
-        if self.groups < 1 or self.groups_per_shard < 1 or self.size < 8 or self.render_batch < 1:
-            raise ValueError("groups, groups_per_shard and render_batch must be >= 1 and size >= 8")
-        if self.preset not in PRESETS:
-            raise ValueError(f"unknown preset {self.preset!r}; choose from {sorted(PRESETS)}")
-        if self.policy not in POLICIES:
-            raise ValueError(f"unknown policy {self.policy!r}; choose from {POLICIES}")
-
-    @property
-    def shards(self) -> int:
-        return math.ceil(self.groups / self.groups_per_shard)
-
-    def shard_groups(self, index: int) -> range:
-        return range(index * self.groups_per_shard, min(self.groups, (index + 1) * self.groups_per_shard))
 
 
 # --- scanning ------------------------------------------------------------------------------
 
 
 @ray.remote(num_cpus=1)
-def _scan_chunk(entries: list[dict[str, Any]], min_side: int) -> list[dict[str, Any]]:
+def _scan_chunk(entries: list[dict[str, Any]], min_side: int, root: str | None) -> list[dict[str, Any]]:
     for entry in entries:
         try:
-            image = decode_checked(Path(entry["path"]).read_bytes(), entry["path"])
-        except (OSError, ValueError) as error:
-            entry.update(ok=False, reason=str(error).removeprefix(f"{entry['path']}: "))
+            image = load_uri(entry["uri"], root=root)
+        except ImageError as error:
+            entry.update(ok=False, reason=str(error).removeprefix(f"{entry['uri']}: "))
             continue
         h, w = image.shape[-2:]
         entry.update(height=int(h), width=int(w), ok=min(h, w) >= min_side,
@@ -83,91 +53,109 @@ def _scan_chunk(entries: list[dict[str, Any]], min_side: int) -> list[dict[str, 
     return entries
 
 
-def scan(source_spec: str, min_side: int, out: Path, window: int) -> tuple[list[Content], list[dict[str, str]]]:
-    """Usable contents of the source (decoded once, sizes recorded) and the skipped inputs with reasons.
+def _cite(uri: str, root: Path | None) -> str:
+    """How metadata names a source file: relative to the source folder (or the built-in photos' folder)."""
+    path = Path(uri)
+    if root is not None and path.is_relative_to(root):
+        return path.relative_to(root).as_posix()
+    return f"samples/{path.name}"
 
-    Results are cached in ``out/scan.json`` by file size and modification time, so a resumed
-    build does not decode the source again.
+
+def scan(source_spec: str, min_side: int, out: Path, window: int
+         ) -> tuple[list[Content], list[dict[str, str]], list[float]]:
+    """Usable contents of the source (decoded once, sizes recorded), the skipped inputs with
+    reasons, and the mixture weights of its parts.
+
+    File results are cached in ``out/scan.json`` by size and modification time, so a resumed build
+    does not decode the source again; procedural content is rendered at ``min_side`` and needs no scan.
     """
-    source = open_source(source_spec)
-    root = getattr(source, "root", None)
-    cache_path = out / "scan.json"
+    source = open_source(source_spec, min_side=min_side)
+    root = source.root.resolve() if source.root is not None else None
+    cache_path = meta_dir(out) / SCAN
     try:
-        cache = {e["path"]: e for e in json.loads(cache_path.read_text())["entries"]}
-    except (OSError, ValueError, KeyError):
+        cache = {e["uri"]: e for e in json.loads(cache_path.read_text())["entries"]}
+    except (OSError, ValueError, KeyError, TypeError):
         cache = {}
     entries, todo = [], []
     for item in source:
+        if item.path is None:  # procedural: always usable, at the crop size
+            entries.append({"id": item.id, "uri": item.uri, "source": item.id, "part": item.part, "ok": True,
+                            "height": min_side, "width": min_side})
+            continue
         stat = item.path.stat()
-        rel = item.path.relative_to(root).as_posix() if root is not None else f"samples/{item.path.name}"
-        entry = {"id": item.id, "path": str(item.path), "source": rel, "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns}
-        cached = cache.get(entry["path"])
-        if cached and all(cached.get(k) == entry[k] for k in ("bytes", "mtime_ns")) and cached.get("min_side") == min_side:
+        entry = {"id": item.id, "uri": item.uri, "source": _cite(item.uri, root), "part": item.part,
+                 "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns, "min_side": min_side}
+        cached = cache.get(entry["uri"])
+        if cached and all(cached.get(k) == entry[k] for k in ("id", "bytes", "mtime_ns", "min_side", "part")):
             entries.append(cached)
         else:
-            entry["min_side"] = min_side
             entries.append(entry)
             todo.append(entry)
     step = max(1, min(SCAN_CHUNK, math.ceil(len(todo) / window)))
     chunks = [todo[i : i + step] for i in range(0, len(todo), step)]
-    outcome = run_tasks(lambda i: _scan_chunk.remote(chunks[i], min_side), list(range(len(chunks))), window,
-                        units=lambda i: len(chunks[i]), unit="image", description="scanning")
-    scanned = {e["path"]: e for result in outcome.results.values() for e in result}
+    outcome = run_tasks(lambda i: _scan_chunk.remote(chunks[i], min_side, str(root) if root else None),
+                        list(range(len(chunks))), window, units=lambda i: len(chunks[i]), unit="image",
+                        description="scanning")
+    scanned = {e["uri"]: e for result in outcome.results.values() for e in result}
     for i, error in outcome.failures.items():
         for e in chunks[i]:
-            scanned[e["path"]] = {**e, "ok": False, "reason": error}
-    entries = [scanned.get(e["path"], e) for e in entries]
-    shardio.write_json_atomic(cache_path, {"entries": entries})
-    contents = [Content(e["id"], e["path"], e["source"], e["height"], e["width"]) for e in entries if e.get("ok")]
+            scanned[e["uri"]] = {**e, "ok": False, "reason": error}
+    entries = [scanned.get(e["uri"], e) for e in entries]
+    shardio.write_json_atomic(cache_path, {"entries": [e for e in entries if "bytes" in e]})
+    contents = [Content(e["id"], e["uri"], e["source"], e["height"], e["width"], e["part"])
+                for e in entries if e.get("ok")]
     skipped = [{"path": e["source"], "reason": e["reason"]} for e in entries if not e.get("ok")]
-    return contents, skipped
+    skipped += [{"path": _cite(r.path, root), "reason": r.reason} for r in source.rejected if r.kind == "skipped"]
+    return contents, skipped, source.weights()
 
 
 # --- one shard -------------------------------------------------------------------------------
 
 
-def encode_png(image: torch.Tensor) -> bytes:
+def encode_png(image: torch.Tensor, level: int) -> bytes:
     """Lossless PNG bytes of a (3, H, W) uint8 RGB tensor."""
     bgr = np.ascontiguousarray(image.permute(1, 2, 0).numpy()[:, :, ::-1])
-    ok, buffer = cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, PNG_LEVEL])
+    ok, buffer = cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, level])
     if not ok:
         raise RuntimeError("PNG encoding failed")
     return buffer.tobytes()
 
 
 @functools.lru_cache(maxsize=16)
-def _source_image(path: str, size: int, mtime_ns: int) -> torch.Tensor:
+def _source_image(uri: str, root: str | None, size: int, stamp: tuple) -> torch.Tensor:
     """Decoded sources are kept per worker process: consecutive shards mostly reuse contents."""
-    return decode_checked(Path(path).read_bytes(), path)
+    return load_uri(uri, root=root, size=size)
 
 
-def load_source(path: str) -> torch.Tensor:
-    stat = os.stat(path)
-    return _source_image(path, stat.st_size, stat.st_mtime_ns)
+def load_source(uri: str, root: str | None, size: int) -> torch.Tensor:
+    """A source image by its uri (a file is reloaded when it changes on disk)."""
+    if uri.startswith("synthetic://"):
+        return load_uri(uri, size=size)
+    stat = os.stat(uri)
+    return _source_image(uri, root, size, (stat.st_size, stat.st_mtime_ns))
 
 
-def write_group_shard(out: Path, index: int, metas: list[dict], paths: dict[str, str], config: BuildConfig,
-                      config_fingerprint: str) -> dict[str, Any]:
+def write_group_shard(out: Path, index: int, metas: list[dict], uris: dict[str, str], root: str | None,
+                      spec: BuildSpec, config_fingerprint: str) -> dict[str, Any]:
     """Degrade, encode and write one shard; returns its stats (also written as the sidecar)."""
     timer = Timer()
     with timer("load"):
-        images: dict[str, torch.Tensor] = {}
-        for content_id in {m[side]["id"] for m in metas for side in ("a", "b")}:
-            images[content_id] = load_source(paths[content_id])
-        refs_a = torch.stack([crop(images[m["a"]["id"]], m["a"]["box"]) for m in metas])
-        refs_b = torch.stack([crop(images[m["b"]["id"]], m["b"]["box"]) for m in metas])
+        images = {cid: load_source(uris[cid], root, spec.size) for cid in {m[s]["id"] for m in metas for s in "ab"}}
+        refs_a = torch.stack([View.from_dict(m["a"]).apply(images[m["a"]["id"]]) for m in metas])
+        refs_b = torch.stack([View.from_dict(m["b"]).apply(images[m["b"]["id"]]) for m in metas])
     with timer("degrade"):
         plans = [GroupPlans.from_dict(m["plans"]) for m in metas]
-        x1, x2, y = render(refs_a, refs_b, plans, config.device, config.render_batch)
+        x1, x2, y = render(refs_a, refs_b, plans, spec.device, spec.render_batch)
     with timer("encode"):
         samples = []
         for i, meta in enumerate(metas):
-            full = {"schema": SCHEMA, **meta, "engine": degrade.__version__, "device": config.device,
-                    "render_batch": config.render_batch}
+            full = {"schema": SCHEMA, **meta, "engine": degrade.ENGINE_VERSION, "device": spec.device,
+                    "render_batch": spec.render_batch}
+            png = functools.partial(encode_png, level=spec.png_level)
             samples.append({
                 "__key__": group_key(meta["index"]),
-                "ref_a.png": encode_png(refs_a[i]), "x1.png": encode_png(x1[i]), "x2.png": encode_png(x2[i]),
-                "ref_b.png": encode_png(refs_b[i]), "y.png": encode_png(y[i]),
+                "ref_a.png": png(refs_a[i]), "x1.png": png(x1[i]), "x2.png": png(x2[i]),
+                "ref_b.png": png(refs_b[i]), "y.png": png(y[i]),
                 "meta.json": json.dumps(full, sort_keys=True).encode(),
             })
     with timer("write"):
@@ -199,63 +187,82 @@ class BuildReport:
     groups: int
     built_groups: int
     seconds: float
+    first_shard_s: float | None = None
 
     @property
     def ok(self) -> bool:
         return not self.failed
 
 
-def build(config: BuildConfig, out: str | os.PathLike = "shards", *, workers: int | None = None,
-          ray_address: str | None = None, overwrite: bool = False, retries: int = 3) -> BuildReport:
-    """Build (or finish building) the shards of ``config`` in ``out``."""
+def build(spec: BuildSpec, out: str | os.PathLike = "shards", *, workers: int | None = None,
+          ray_address: str | None = None, overwrite: bool = False, retries: int = 3,
+          dashboard: bool = False) -> BuildReport:
+    """Build (or finish building) the shards of ``spec`` in ``out``.
+
+    Raises:
+        ValueError: too few usable images, or ``out`` is not a folder.
+        ConfigMismatch: ``out`` holds shards of another configuration (and not ``overwrite``).
+        WriteFailed: the manifest could not be written (finished shards are kept).
+    """
     start = time.perf_counter()
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out}: exists and is not a folder; choose another --out")
     if overwrite:
         shardio.prepare(out, "", overwrite=True)
-    cpus = start_ray(ray_address, workers)
+    meta_dir(out).mkdir(parents=True, exist_ok=True)
+    cpus = start_ray(ray_address, workers, dashboard=dashboard)
     window = 2 * cpus
-    contents, skipped = scan(config.source, config.size, out, window)
+    contents, skipped, weights = scan(spec.source, spec.size, out, window)
     if len(contents) < 2:
-        raise ValueError(f"{config.source}: {len(contents)} usable image(s) of at least {config.size} px; need 2. "
+        raise ValueError(f"{spec.source}: {len(contents)} usable image(s) of at least {spec.size} px; need 2. "
                          f"Skipped: {skipped[:5]}")
-    content_digest = [(c.id, c.source, c.height, c.width) for c in contents]
-    fp = shardio.fingerprint({**asdict(config), "source": None, "contents": content_digest,
-                              "engine": degrade.__version__, "schema": SCHEMA})
+    content_list = [[c.id, c.source, c.height, c.width, c.part] for c in contents]
+    fp = shardio.fingerprint({**spec.to_dict(), "source": None, "contents": content_list, "weights": weights,
+                              "engine": degrade.ENGINE_VERSION, "schema": SCHEMA})
     shardio.prepare(out, fp, overwrite=False)
-    kept = {i: s for i in range(config.shards) if (s := shardio.completed(out, i, fp)) is not None}
-    todo = [i for i in range(config.shards) if i not in kept]
-    paths = {c.id: c.path for c in contents}
-    gpus = 1 if config.device.startswith("cuda") else 0
+    kept = shardio.completed(out, range(spec.shards), fp)
+    todo = [i for i in range(spec.shards) if i not in kept]
+    uris = {c.id: c.uri for c in contents}
+    root = open_source(spec.source).root
+    root = str(root.resolve()) if root is not None else None
+    gpus = 1 if spec.device.startswith("cuda") else 0
+    first: list[float] = []
 
     def submit(index: int) -> ray.ObjectRef:
-        metas = [plan_group(g, contents, seed=config.seed, size=config.size, preset=config.preset,
-                            policy=config.policy) for g in config.shard_groups(index)]
-        needed = {m[side]["id"]: paths[m[side]["id"]] for m in metas for side in ("a", "b")}
+        metas = [plan_group(g, contents, seed=spec.seed, size=spec.size, preset=spec.preset, policy=spec.policy,
+                            augment=spec.augment, weights=weights) for g in spec.shard_groups(index)]
+        needed = {m[side]["id"]: uris[m[side]["id"]] for m in metas for side in ("a", "b")}
         return _remote_shard.options(num_cpus=1, num_gpus=gpus, max_retries=retries, retry_exceptions=True).remote(
-            out, index, metas, needed, config, fp)
+            out, index, metas, needed, root, spec, fp)
 
-    outcome = run_tasks(submit, todo, window, units=lambda i: len(config.shard_groups(i)), unit="group",
-                        description="building shards")
+    def on_result(index: int, stats: dict) -> None:
+        if not first:
+            first.append(time.perf_counter() - start)
+
+    outcome = run_tasks(submit, todo, window, units=lambda i: len(spec.shard_groups(i)), unit="group",
+                        description="building shards", on_result=on_result)
     finished = {**kept, **outcome.results}
     shards = [{k: finished[i][k] for k in ("name", "samples", "bytes", "sha256")} for i in sorted(finished)]
     shardio.write_manifest(out, {
-        "kind": "groups", "fingerprint": fp, "config": asdict(config), "engine": degrade.__version__,
+        "kind": "groups", "fingerprint": fp, "config": spec.to_dict(), "engine": degrade.ENGINE_VERSION,
+        "contents": content_list, "weights": weights,
         "shards": shards, "groups": sum(s["samples"] for s in shards),
         "skipped_inputs": skipped,
         "failed_shards": [{"name": shard_name(i), "error": e} for i, e in sorted(outcome.failures.items())],
     })
     return BuildReport(out, fp, sorted(outcome.results), sorted(kept), dict(outcome.failures), skipped,
                        sum(s["samples"] for s in shards), sum(r["samples"] for r in outcome.results.values()),
-                       time.perf_counter() - start)
+                       time.perf_counter() - start, first[0] if first else None)
 
 
 def summary(report: BuildReport) -> str:
     lines = [
         f"{report.out}: {len(report.built) + len(report.kept)} shards, {report.groups} groups "
         f"({len(report.built)} shards built now, {len(report.kept)} already done) in {report.seconds:.1f} s"
-        + (f", {report.built_groups / report.seconds:.1f} groups/s including start-up" if report.built else ""),
-        f"manifest: {report.out / 'manifest.json'}",
+        + (f", {report.built_groups / report.seconds:.1f} groups/s including start-up" if report.built else "")
+        + (f"; first shard after {report.first_shard_s:.1f} s" if report.first_shard_s is not None else ""),
+        f"manifest: {manifest_path(report.out)}",
     ]
     if report.skipped_inputs:
         lines.append(f"skipped {len(report.skipped_inputs)} input image(s) (listed in the manifest):")

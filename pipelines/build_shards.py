@@ -9,17 +9,12 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-import ray
-
-from datasets.sources import IMAGE_SUFFIXES
-from degrade.pairs import POLICIES
-from degrade.sampling import PRESETS
-
-from .build import BuildConfig, build, summary
-from .shardio import ConfigMismatch
+from degrade._version import __version__
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from datasets.shardformat import BuildSpec
+
     p = argparse.ArgumentParser(
         prog="python -m pipelines.build_shards",
         description="Degrade pristine images into dual-representation groups (x1, x2 of content A; y of "
@@ -27,33 +22,37 @@ def build_parser() -> argparse.ArgumentParser:
                     "command resumes an interrupted build.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("--source", default="samples",
-                   help=f"folder of pristine images ({', '.join(s[1:] for s in IMAGE_SUFFIXES)}) or 'samples' "
-                        "for the built-in photos")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    BuildSpec.add_arguments(p)
     p.add_argument("--out", default="shards", help="output folder")
-    p.add_argument("--groups", type=int, default=BuildConfig.groups, help="number of groups")
-    p.add_argument("--groups-per-shard", type=int, default=BuildConfig.groups_per_shard)
-    p.add_argument("--size", type=int, default=BuildConfig.size, help="square crop side in pixels")
-    p.add_argument("--preset", choices=sorted(PRESETS), default=BuildConfig.preset, help="degradation composition")
-    p.add_argument("--policy", choices=POLICIES, default=BuildConfig.policy, help="how x1, x2 and y relate")
-    p.add_argument("--seed", type=int, default=BuildConfig.seed)
-    p.add_argument("--workers", type=int, default=None, help="CPUs for a local Ray (default: all)")
+    p.add_argument("--ray-cpus", type=int, default=None, help="CPUs of the local Ray (default: all)")
     p.add_argument("--ray-address", default=None, help="join this Ray cluster instead of starting a local one")
-    p.add_argument("--device", default=BuildConfig.device, help="engine device: cpu or cuda (tasks then ask for a GPU)")
-    p.add_argument("--render-batch", type=int, default=BuildConfig.render_batch, help="groups per engine call")
+    p.add_argument("--dashboard", action="store_true", help="start Ray's dashboard (local Ray only)")
     p.add_argument("--retries", type=int, default=3, help="attempts per failing shard task after the first")
     p.add_argument("--overwrite", action="store_true", help="replace shards of another configuration in --out")
+    p.add_argument("--max-pixels", type=int, default=None,
+                   help="refuse source images above this many pixels (default: 100 megapixels, or DRI_MAX_PIXELS)")
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    import ray
+
+    from datasets.decoding import set_limits
+    from datasets.shardformat import BuildSpec
+
+    from .build import build, summary
+    from .runner import RayUnavailable
+    from .shardio import ConfigMismatch, WriteFailed
+
+    if args.max_pixels is not None:
+        set_limits(max_pixels=args.max_pixels)
     try:
-        config = BuildConfig(args.source, args.groups, args.groups_per_shard, args.size, args.preset, args.policy,
-                             args.seed, args.device, args.render_batch)
-        report = build(config, args.out, workers=args.workers, ray_address=args.ray_address,
-                       overwrite=args.overwrite, retries=args.retries)
-    except (ValueError, FileNotFoundError, ConfigMismatch) as error:
+        spec = BuildSpec.from_args(args)
+        report = build(spec, args.out, workers=args.ray_cpus, ray_address=args.ray_address,
+                       overwrite=args.overwrite, retries=args.retries, dashboard=args.dashboard)
+    except (ValueError, FileNotFoundError, ConfigMismatch, WriteFailed, RayUnavailable) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

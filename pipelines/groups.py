@@ -6,55 +6,65 @@ Both are shared by the builder and the verifier, so a shard can be re-derived ex
 """
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 
 import degrade
+from datasets.content import Augment, draw_view
 from degrade.pairs import GroupPlans, group_plans
 from degrade.plan import Plan
+from degrade.seeding import derive_seed
 
 
 @dataclass(frozen=True)
 class Content:
-    """A usable pristine image: its id, where it is, how it is cited in metadata, and its size."""
+    """A usable pristine image: its id, how a worker loads it, how metadata cites it, its size and part."""
 
     id: str
-    path: str
+    uri: str
     source: str
     height: int
     width: int
+    part: int = 0
 
 
 def group_seed(seed: int, index: int) -> int:
     """The seed of group ``index``: independent of every other group and of the worker count."""
-    digest = hashlib.sha256(f"group:{seed}:{index}".encode()).digest()
-    return int.from_bytes(digest[:8], "little") >> 11  # < 2**53, exact in JSON
+    return derive_seed("group", seed, index)
 
 
-def plan_group(index: int, contents: Sequence[Content], *, seed: int, size: int, preset: str, policy: str) -> dict:
-    """Which contents and crops group ``index`` uses, and its three plans (the meta.json core)."""
+def _pick(contents: Sequence[Content], weights: Sequence[float], g: torch.Generator, exclude: int | None = None) -> int:
+    """A content index: a part by ``weights`` (when there are several), then a content of it."""
+    candidates = list(range(len(contents)))
+    if len(weights) > 1:
+        present = torch.tensor([w if any(c.part == k for c in contents) else 0.0 for k, w in enumerate(weights)],
+                               dtype=torch.float64)
+        if exclude is not None and sum(c.part == contents[exclude].part for c in contents) == 1:
+            present[contents[exclude].part] = 0.0  # the part holds only the other side's content
+        part = int(torch.multinomial(present / present.sum(), 1, generator=g))
+        candidates = [i for i, c in enumerate(contents) if c.part == part]
+    if exclude is not None:
+        candidates = [i for i in candidates if i != exclude]
+    return candidates[int(torch.randint(len(candidates), (), generator=g))]
+
+
+def plan_group(index: int, contents: Sequence[Content], *, seed: int, size: int, preset: str, policy: str,
+               augment: Augment = Augment(), weights: Sequence[float] = (1.0,)) -> dict:
+    """Which contents and views (crops, augmentation) group ``index`` uses, and its three plans (meta.json's core)."""
     if len(contents) < 2:
         raise ValueError(f"a group needs two different contents; only {len(contents)} usable image(s)")
     g = torch.Generator().manual_seed(group_seed(seed, index))
-    a = int(torch.randint(len(contents), (), generator=g))
-    b = int(torch.randint(len(contents) - 1, (), generator=g))
-    b += b >= a
+    a = _pick(contents, weights, g)
+    b = _pick(contents, weights, g, exclude=a)
     sides = {}
     for name, content in (("a", contents[a]), ("b", contents[b])):
-        top = int(torch.randint(content.height - size + 1, (), generator=g))
-        left = int(torch.randint(content.width - size + 1, (), generator=g))
-        sides[name] = {"id": content.id, "source": content.source, "box": [top, left, size]}
+        view = draw_view(content.height, content.width, size, augment, g)
+        sides[name] = {"id": content.id, "source": content.source, **view.to_dict()}
     plans = group_plans(preset, policy, g)
     return {"index": index, "seed": group_seed(seed, index), **sides, "policy": policy, "preset": preset,
             "plans": plans.to_dict()}
-
-
-def crop(image: torch.Tensor, box: Sequence[int]) -> torch.Tensor:
-    top, left, size = box
-    return image[:, top : top + size, left : left + size]
 
 
 def render(

@@ -2,25 +2,20 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
-from typing import Any
 
-import ray
-
-from datasets import iqa
-from datasets.iqa import DatasetError
-
-from .pack import PackConfig, pack
-from .shardio import ConfigMismatch
+from degrade._version import __version__
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    from datasets import iqa
+
     p = argparse.ArgumentParser(
         prog="python -m pipelines.pack_iqa",
         description="Pack an IQA dataset, read from its native layout, into WebDataset shards with split folds.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     p.add_argument("--dataset", required=True, choices=iqa.names())
     p.add_argument("--root", required=True, help="the dataset's folder (for csv: the CSV file)")
     p.add_argument("--out", required=True, help="output folder")
@@ -31,27 +26,46 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--no-refs", action="store_true", help="do not copy reference images into the samples")
     p.add_argument("--lenient", action="store_true", help="skip problem rows (listed in the manifest) instead of failing")
     p.add_argument("-o", "--option", action="append", default=[], metavar="KEY=VALUE",
-                   help="reader option, e.g. part=Val (pipal); low=1 high=5 (csv)")
-    p.add_argument("--workers", type=int, default=None)
-    p.add_argument("--ray-address", default=None)
-    p.add_argument("--overwrite", action="store_true")
-    args = p.parse_args(argv)
-    options: dict[str, Any] = {}
-    for option in args.option:
-        key, _, value = option.partition("=")
-        options[key] = value if key in ("part", "file", "resolution", "score") else json.loads(value.lower())
-    config = PackConfig(args.dataset, args.per_shard, args.splits, args.seed, args.train, not args.no_refs)
+                   help="reader option, repeatable: " + "; ".join(f"{n}: {iqa.options_help(n)}" for n in iqa.names()
+                                                                  if iqa.options_help(n) != "none"))
+    p.add_argument("--ray-cpus", type=int, default=None, help="CPUs of the local Ray (default: all)")
+    p.add_argument("--ray-address", default=None, help="join this Ray cluster instead of starting a local one")
+    p.add_argument("--overwrite", action="store_true", help="replace shards of another configuration in --out")
+    p.add_argument("--max-pixels", type=int, default=None,
+                   help="refuse images above this many pixels (default: 100 megapixels, or DRI_MAX_PIXELS)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    import ray
+
+    from datasets import iqa
+    from datasets.decoding import set_limits
+    from datasets.iqa import DatasetError
+
+    from .pack import PackConfig, pack
+    from .runner import RayUnavailable
+    from .shardio import ConfigMismatch, WriteFailed
+
+    if args.max_pixels is not None:
+        set_limits(max_pixels=args.max_pixels)
     try:
+        options = iqa.key_values(args.option)
+        iqa.parse_options(args.dataset, options)  # refuse a wrong option before any work
+        config = PackConfig(args.dataset, args.per_shard, args.splits, args.seed, args.train, not args.no_refs)
         manifest = pack(args.dataset, args.root, args.out, config, strict=not args.lenient, options=options,
-                        workers=args.workers, ray_address=args.ray_address, overwrite=args.overwrite)
-    except (DatasetError, KeyError, ValueError, ConfigMismatch) as error:
-        print(f"error: {error.args[0] if error.args else error}", file=sys.stderr)
+                        workers=args.ray_cpus, ray_address=args.ray_address, overwrite=args.overwrite)
+    except (DatasetError, KeyError, ValueError, ConfigMismatch, WriteFailed, RayUnavailable) as error:
+        print(f"error: {error.args[0] if isinstance(error, KeyError) and error.args else error}", file=sys.stderr)
         return 2
     finally:
         if ray.is_initialized():
             ray.shutdown()
     print(f"{args.out}: {manifest['records']} images of {args.dataset} in {len(manifest['shards'])} shards "
-          f"({manifest['seconds']} s); manifest.json lists {len(manifest['skipped_inputs'])} skipped row(s)")
+          f"({manifest['seconds']} s); the manifest lists {len(manifest['skipped_inputs'])} skipped input(s)")
+    for skipped in manifest["skipped_inputs"][:10]:
+        print(f"  skipped {skipped}")
     for failed in manifest["failed_shards"]:
         print(f"FAILED {failed['name']}: {failed['error']}")
     return 1 if manifest["failed_shards"] else 0

@@ -10,18 +10,37 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import ray
-from tqdm import tqdm
+
+from datasets.progress import progress
 
 
-def start_ray(address: str | None, workers: int | None, object_store_mb: int = 256) -> int:
-    """Join ``address`` or start a local Ray with ``workers`` CPUs; returns the CPUs available."""
+class RayUnavailable(RuntimeError):
+    """Ray could not be started or joined; the message says why and what to do."""
+
+
+def start_ray(address: str | None, workers: int | None, object_store_mb: int = 256, dashboard: bool = False) -> int:
+    """Join the cluster at ``address``, or start a private local Ray with ``workers`` CPUs.
+
+    A local run always starts its own instance (``address="local"``), so a cluster started on the
+    same machine with ``ray start`` (or ``RAY_ADDRESS`` in the environment) is not joined by
+    accident. Returns the CPUs available.
+    """
     if not ray.is_initialized():
         if address:
-            ray.init(address=address, logging_level=logging.WARNING, log_to_driver=True)
+            try:
+                ray.init(address=address, logging_level=logging.WARNING, log_to_driver=True)
+            except (ConnectionError, RuntimeError, ValueError) as error:
+                text = str(error)
+                hint = ("the cluster uses token authentication: set RAY_AUTH_TOKEN (or RAY_AUTH_TOKEN_PATH) to the "
+                        "cluster's token" if "auth" in text.lower() or "token" in text.lower() else
+                        "check that the cluster runs (ray status) and that the address is right")
+                raise RayUnavailable(f"could not join the Ray cluster at {address}: {text.strip().splitlines()[-1]}; "
+                                     f"{hint}") from None
         else:
             ray.init(
+                address="local",
                 num_cpus=workers or os.cpu_count(),
-                include_dashboard=False,
+                include_dashboard=dashboard,
                 logging_level=logging.WARNING,
                 object_store_memory=object_store_mb * 1024 * 1024,
             )
@@ -55,8 +74,7 @@ def run_tasks(
     pending: dict[ray.ObjectRef, Any] = {}
     todo: Iterator[Any] = iter(keys)
     total = sum(units(k) for k in keys)
-    with tqdm(total=total, unit=unit, desc=description, dynamic_ncols=True, file=sys.stderr,
-              disable=None if total else True, smoothing=0.1) as bar:
+    with progress(total=total, unit=unit, desc=description, disable=not total) as bar:
         while True:
             while len(pending) < window:
                 key = next(todo, None)

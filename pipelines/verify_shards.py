@@ -5,25 +5,36 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-import ray
+from degrade._version import __version__
 
-from .verify import verify
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m pipelines.verify_shards", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Check every shard of a folder against what its configuration calls for: the shards listed, "
+                    "sha256 (manifest and stats), sample counts and fields, each group present exactly once with the "
+                    "contents and plans its seed gives, and (group shards) x1, x2, y re-derived from the references "
+                    "and plans, pixel-equal. Exits 1 when anything is wrong.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("folder", help="a folder written by build_shards or pack_iqa")
+    parser.add_argument("--no-replay", action="store_true", help="skip re-rendering (metadata, checksums and counts only)")
+    parser.add_argument("--ray-cpus", type=int, default=None, help="CPUs of the local Ray (default: all)")
+    parser.add_argument("--ray-address", default=None, help="join this Ray cluster instead of starting a local one")
+    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m pipelines.verify_shards",
-        description="Check every shard of a folder against its manifest (sha256, sample count, fields) and, for "
-                    "group shards, re-derive x1, x2, y from the references and recorded plans, requiring exact "
-                    "equality. Exits 1 when anything is wrong.")
-    parser.add_argument("folder")
-    parser.add_argument("--no-replay", action="store_true", help="skip re-rendering (checksums and counts only)")
-    parser.add_argument("--workers", type=int, default=None, help="CPUs for a local Ray (default: all)")
-    parser.add_argument("--ray-address", default=None)
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
+    import ray
+
+    from datasets.shardformat import ManifestError
+
+    from .runner import RayUnavailable
+    from .verify import FOLDER, verify
+
     try:
-        report = verify(args.folder, replay=not args.no_replay, workers=args.workers, ray_address=args.ray_address)
-    except FileNotFoundError as error:
+        report = verify(args.folder, replay=not args.no_replay, workers=args.ray_cpus, ray_address=args.ray_address)
+    except (FileNotFoundError, ManifestError, RayUnavailable) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     finally:
@@ -32,8 +43,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     for problems in report.problems.values():
         for problem in problems:
             print(problem)
-    bad = len(report.problems)
-    print(f"{args.folder}: {report.shards - bad} of {report.shards} shards sound" + (f", {bad} with problems" if bad else ""))
+    bad = report.shards - report.sound
+    line = f"{args.folder}: {report.sound} of {report.shards} shards sound" + (f", {bad} with problems" if bad else "")
+    if FOLDER in report.problems:
+        line += f"; {len(report.problems[FOLDER])} problem(s) with the folder as a whole"
+    print(line)
     return 0 if report.ok else 1
 
 

@@ -20,13 +20,36 @@ import webdataset as wds
 from datasets.shardformat import GROUP_FIELDS, list_shards
 from degrade.io import to_uint8
 from pipelines import shardio
-from pipelines.build import BuildConfig, build
+from datasets.shardformat import BuildSpec
+from pipelines.build import build
 from pipelines.build_shards import main as build_main
 from pipelines.verify import verify
 from pipelines.verify_shards import main as verify_main
 from tests.conftest import photo
 
-SMALL = dict(groups=12, groups_per_shard=4, size=64)
+SMALL = dict(groups=12, per_shard=4, size=64)
+
+
+def copy_folder(source: Path, target: Path) -> Path:
+    """A copy of a shard folder (shards and _meta) to attack without touching the original."""
+    import shutil
+
+    shutil.copytree(source, target)
+    return target
+
+
+def rewrite_shard(folder: Path, index: int, samples: list[dict]) -> None:
+    """Replace a shard by ``samples`` and make manifest and stats agree with it, as an attacker would."""
+    written = shardio.write_tar(folder, index, samples)
+    manifest = _manifest(folder)
+    for entry in manifest["shards"]:
+        if entry["name"] == written["name"]:
+            entry.update(sha256=written["sha256"], bytes=written["bytes"], samples=written["samples"])
+    (folder / "_meta" / "manifest.json").write_text(json.dumps(manifest))
+    stats_file = folder / "_meta" / written["name"].replace(".tar", ".stats.json")
+    stats = json.loads(stats_file.read_text())
+    stats.update(sha256=written["sha256"], bytes=written["bytes"], samples=written["samples"])
+    stats_file.write_text(json.dumps(stats))
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -52,7 +75,7 @@ def source(tmp_path_factory):
 @pytest.fixture(scope="module")
 def built(source, tmp_path_factory):
     out = tmp_path_factory.mktemp("shards")
-    report = build(BuildConfig(source=str(source), **SMALL), out)
+    report = build(BuildSpec(source=str(source), **SMALL), out)
     assert report.ok and report.built == [0, 1, 2]
     return out
 
@@ -75,18 +98,34 @@ def test_round_trip_with_tarfile_and_webdataset(built):
         assert set(meta["plans"]) == {"policy", "x1", "x2", "y"} and meta["device"] == "cpu"
 
 
+def _manifest(folder: Path) -> dict:
+    return json.loads((folder / "_meta" / "manifest.json").read_text())
+
+
 def test_manifest_and_stats(built):
-    manifest = json.loads((built / "manifest.json").read_text())
+    manifest = _manifest(built)
     assert manifest["groups"] == 12 and len(manifest["shards"]) == 3 and manifest["failed_shards"] == []
+    assert sorted(p.name for p in built.iterdir()) == ["_meta", "shard-000000.tar", "shard-000001.tar",
+                                                        "shard-000002.tar"]  # the folder holds only shards
     for entry in manifest["shards"]:
         assert shardio.file_sha256(built / entry["name"]) == entry["sha256"]
-        stats = json.loads((built / entry["name"].replace(".tar", ".stats.json")).read_text())
+        stats = json.loads((built / "_meta" / entry["name"].replace(".tar", ".stats.json")).read_text())
         assert stats["fingerprint"] == manifest["fingerprint"] and stats["samples"] == 4
+        assert stats["sha256"] == entry["sha256"]
         assert set(stats["seconds"]) == {"load", "degrade", "encode", "write"}
+    assert [c[0] for c in manifest["contents"]] == ["photos/astronaut.png", "photos/coffee.png", "photos/rocket.png"]
+
+
+def test_ray_data_reads_the_folder_as_it_lies(built):
+    import ray.data
+
+    rows = ray.data.read_webdataset(str(built)).take_all()
+    assert len(rows) == 12 and all(r["x1.png"].shape == (64, 64, 3) for r in rows)
+    assert sorted(r["__key__"] for r in rows) == [f"g{i:09d}" for i in range(12)]
 
 
 def test_unreadable_and_small_inputs_are_listed_not_fatal(built):
-    skipped = {s["path"]: s["reason"] for s in json.loads((built / "manifest.json").read_text())["skipped_inputs"]}
+    skipped = {s["path"]: s["reason"] for s in _manifest(built)["skipped_inputs"]}
     assert set(skipped) == {"broken.jpg", "tiny.png"}
     assert "truncated" in skipped["broken.jpg"] or "decodable" in skipped["broken.jpg"]
     assert "smaller than the 64 px crop" in skipped["tiny.png"]
@@ -94,7 +133,7 @@ def test_unreadable_and_small_inputs_are_listed_not_fatal(built):
 
 def test_rerun_keeps_finished_shards(built, source):
     before = {p.name: p.stat().st_mtime_ns for p in built.glob("*.tar")}
-    report = build(BuildConfig(source=str(source), **SMALL), built)
+    report = build(BuildSpec(source=str(source), **SMALL), built)
     assert report.built == [] and report.kept == [0, 1, 2]
     assert {p.name: p.stat().st_mtime_ns for p in built.glob("*.tar")} == before
 
@@ -102,32 +141,26 @@ def test_rerun_keeps_finished_shards(built, source):
 def test_other_configuration_is_refused_unless_overwrite(built, source, capsys, tmp_path):
     other = dict(SMALL, seed=1)
     with pytest.raises(shardio.ConfigMismatch, match="--overwrite"):
-        build(BuildConfig(source=str(source), **other), built)
-    out = tmp_path / "copy"
-    out.mkdir()
-    for p in built.iterdir():
-        (out / p.name).write_bytes(p.read_bytes())
+        build(BuildSpec(source=str(source), **other), built)
+    out = copy_folder(built, tmp_path / "copy")
     (out / "notes.txt").write_text("a file of the user's")
-    report = build(BuildConfig(source=str(source), **other), out, overwrite=True)
+    report = build(BuildSpec(source=str(source), **other), out, overwrite=True)
     assert report.ok and report.built == [0, 1, 2]
     assert (out / "notes.txt").read_text() == "a file of the user's"  # overwrite touches only shard files
 
 
 def test_a_shard_that_keeps_failing_is_reported_and_the_rest_kept(source, tmp_path):
     (tmp_path / "shard-000001.tar").mkdir()  # the rename onto it fails on every attempt
-    report = build(BuildConfig(source=str(source), **SMALL), tmp_path, retries=1)
+    report = build(BuildSpec(source=str(source), **SMALL), tmp_path, retries=1)
     assert not report.ok and list(report.failed) == [1] and report.built == [0, 2]
-    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    manifest = _manifest(tmp_path)
     assert [f["name"] for f in manifest["failed_shards"]] == ["shard-000001.tar"]
     assert "Directory" in manifest["failed_shards"][0]["error"] or "directory" in manifest["failed_shards"][0]["error"]
 
 
 def test_verify_passes_and_catches_damage(built, tmp_path):
     assert verify(built).ok
-    damaged = tmp_path / "damaged"
-    damaged.mkdir()
-    for p in built.iterdir():
-        (damaged / p.name).write_bytes(p.read_bytes())
+    damaged = copy_folder(built, tmp_path / "damaged")
     data = bytearray((damaged / "shard-000001.tar").read_bytes())
     data[len(data) // 3] ^= 0x01
     (damaged / "shard-000001.tar").write_bytes(bytes(data))
@@ -137,20 +170,14 @@ def test_verify_passes_and_catches_damage(built, tmp_path):
 
 def test_verify_replay_catches_an_image_that_does_not_match_its_plan(built, tmp_path):
     """A shard whose checksums were recomputed after an image was replaced: only the replay can tell."""
-    out = tmp_path / "edited"
-    out.mkdir()
-    for p in built.iterdir():
-        (out / p.name).write_bytes(p.read_bytes())
+    out = copy_folder(built, tmp_path / "edited")
     from datasets.shardformat import iter_samples
 
     samples = list(iter_samples(out / "shard-000000.tar"))
     x1 = cv2.imdecode(np.frombuffer(samples[2]["x1.png"], np.uint8), cv2.IMREAD_COLOR)
     x1[10, 10] = (x1[10, 10].astype(int) + 7) % 256
     samples[2]["x1.png"] = cv2.imencode(".png", x1)[1].tobytes()
-    written = shardio.write_tar(out, 0, samples)
-    manifest = json.loads((out / "manifest.json").read_text())
-    manifest["shards"][0].update(sha256=written["sha256"], bytes=written["bytes"])
-    (out / "manifest.json").write_text(json.dumps(manifest))
+    rewrite_shard(out, 0, samples)
     report = verify(out)
     assert list(report.problems) == ["shard-000000.tar"]
     assert "g000000002.x1.png: differs from its replay (3 values, max 7)" in report.problems["shard-000000.tar"][0]
@@ -165,7 +192,7 @@ def _settled(out: Path) -> dict[str, int]:
     """The finished shards once the killed run's Ray workers (which outlive the driver briefly) are gone."""
     previous, stable_since = None, time.time()
     while time.time() - stable_since < 3:
-        now = {p.name: p.stat().st_mtime_ns for p in out.glob("*.stats.json")}
+        now = {p.name: p.stat().st_mtime_ns for p in out.glob("_meta/*.stats.json")}
         if now != previous:
             previous, stable_since = now, time.time()
         time.sleep(0.2)
@@ -173,20 +200,20 @@ def _settled(out: Path) -> dict[str, int]:
 
 
 def test_cli_determinism_across_worker_counts_and_resume_after_sigkill(source, built, tmp_path):
-    args = ["--source", str(source), "--groups", "12", "--groups-per-shard", "4", "--size", "64"]
+    args = ["--source", str(source), "--groups", "12", "--per-shard", "4", "--size", "64"]
     # one worker, in a fresh process and Ray: the same bytes as the two-worker build above
     one = tmp_path / "one"
     result = subprocess.run([sys.executable, "-m", "pipelines.build_shards", *args, "--out", str(one),
-                             "--workers", "1"], capture_output=True, text=True, timeout=300)
+                             "--ray-cpus", "1"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     for name in ("shard-000000.tar", "shard-000001.tar", "shard-000002.tar"):
         assert (one / name).read_bytes() == (built / name).read_bytes()
     # kill a longer build (driver and its Ray) once some shards are done, then resume
-    long_args = [*args[:2], "--groups", "60", "--groups-per-shard", "3", "--size", "64", "--workers", "1"]
+    long_args = [*args[:2], "--groups", "60", "--per-shard", "3", "--size", "64", "--ray-cpus", "1"]
     killed, clean = tmp_path / "killed", tmp_path / "clean"
     process = _run([*long_args, "--out", str(killed)])
     deadline = time.time() + 240
-    while len(list(killed.glob("*.stats.json"))) < 3 and time.time() < deadline and process.poll() is None:
+    while len(list(killed.glob("_meta/*.stats.json"))) < 3 and time.time() < deadline and process.poll() is None:
         time.sleep(0.2)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
@@ -197,8 +224,8 @@ def test_cli_determinism_across_worker_counts_and_resume_after_sigkill(source, b
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert f"{len(done_before)} already done" in resumed.stdout
     for name, mtime in done_before.items():
-        assert (killed / name).stat().st_mtime_ns == mtime  # finished shards were not rebuilt
-    assert not list(killed.glob("*.tmp"))
+        assert (killed / "_meta" / name).stat().st_mtime_ns == mtime  # finished shards were not rebuilt
+    assert not list(killed.glob("**/.*.tmp"))
     reference = subprocess.run([sys.executable, "-m", "pipelines.build_shards", *long_args, "--out", str(clean)],
                                capture_output=True, text=True, timeout=300)
     assert reference.returncode == 0
@@ -212,4 +239,4 @@ def test_cli_errors(tmp_path, capsys):
     assert build_main(["--source", str(tmp_path / "missing"), "--out", str(tmp_path / "o")]) == 2
     assert "not a folder of images" in capsys.readouterr().err
     assert verify_main([str(tmp_path)]) == 2
-    assert "manifest.json: missing" in capsys.readouterr().err
+    assert "no _meta/manifest.json" in capsys.readouterr().err

@@ -1,10 +1,37 @@
-"""dri: the DRI-IQA model (dual-representation extractor, degradation-guided restoration, TGB + Swin
-score predictor), its losses and metrics, and scoring images with it (``predict_images``)."""
-__version__ = "0.1.0"
+"""dri: the DRI-IQA model (dual-representation extractor, degradation-guided restoration, TGB + Swin score
+predictor), its losses and metrics, and scoring images with it (``predict_images``).
 
-from .checkpoint import load_model  # noqa: E402
-from .inference import Prediction, predict_images  # noqa: E402
-from .models import DRIIQA, ModelCard, ModelConfig, create_model, list_models, model_card  # noqa: E402
+Names are imported on first use, so ``python -m dri.train --help`` does not load torch.
+"""
+from __future__ import annotations
 
-__all__ = ["DRIIQA", "ModelCard", "ModelConfig", "Prediction", "create_model", "list_models", "load_model",
-           "model_card", "predict_images"]
+import importlib
+from typing import Any
+
+from degrade._version import __version__
+
+_LAZY = {
+    "load_model": ".checkpoint",
+    "Prediction": ".inference",
+    "predict_images": ".inference",
+    "DRIIQA": ".models",
+    "ModelCard": ".models",
+    "ModelConfig": ".models",
+    "create_model": ".models",
+    "list_models": ".models",
+    "model_card": ".models",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'dri' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])

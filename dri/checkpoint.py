@@ -1,7 +1,13 @@
-"""Checkpoints: training state (resumable) and inference weights, written atomically, loaded weights-only."""
+"""Checkpoints: training state (resumable) and inference weights, written atomically, loaded weights-only.
+
+Inference weights are read from ``.pt`` files written by ``dri.train`` (``torch.load(weights_only=True)``:
+never arbitrary objects) or from ``.safetensors`` files (the format of released weights), whose
+metadata names the model and its overrides; :func:`export_safetensors` writes one.
+"""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import random
 from pathlib import Path
@@ -9,21 +15,34 @@ from typing import Any
 
 import torch
 
-from . import __version__
+from degrade._version import __version__
+
 from .models import DRIIQA, create_model
+from .models.registry import CheckpointError, load_state, read_weights
+
+__all__ = ["CheckpointError", "export_safetensors", "file_sha256", "load", "load_model", "rng_state", "save",
+           "save_inference", "set_rng_state"]
 
 
 def save(path: Path, payload: dict[str, Any]) -> None:
     """Write with a temporary name and rename, so a crash never leaves a half-written checkpoint."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def load(path: Path) -> dict[str, Any]:
-    """A checkpoint written by this package (never unpickles arbitrary objects)."""
-    return torch.load(path, map_location="cpu", weights_only=True)
+    """A training checkpoint written by this package (never unpickles arbitrary objects)."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 - torch raises many types for foreign or damaged files
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise CheckpointError(f"{path}: not a checkpoint this toolkit can load ({first[:200]}); only files written by "
+                              "dri.train are read, and nothing in them is executed") from None
 
 
 def rng_state() -> dict[str, Any]:
@@ -48,20 +67,36 @@ def save_inference(path: Path, model: DRIIQA, name: str, overrides: dict[str, An
     return file_sha256(path)
 
 
+def export_safetensors(model: DRIIQA, path: str | Path, name: str, overrides: dict[str, Any] | None = None,
+                       dtype: torch.dtype = torch.float16, **info: Any) -> str:
+    """Write the model's weights as safetensors (floating tensors in ``dtype``), with the model name,
+    its overrides and ``info`` as text metadata; returns the file's sha256."""
+    from safetensors.torch import save_file
+
+    state = {k: (v.to(dtype) if v.is_floating_point() else v).contiguous() for k, v in model.state_dict().items()}
+    metadata = {"model_name": name, "model_overrides": json.dumps(overrides or {}), "toolkit": __version__,
+                **{k: str(v) for k, v in info.items()}}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    save_file(state, str(tmp), metadata=metadata)
+    os.replace(tmp, path)
+    return file_sha256(path)
+
+
 def file_sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[DRIIQA, dict[str, Any]]:
-    """Rebuild a model from an inference checkpoint (or a training one); returns it and the checkpoint info."""
+    """Rebuild a model from an inference checkpoint, a training one, or safetensors weights; returns it and
+    what the file says about itself (model name, step, metrics..., and its sha256)."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such checkpoint")
-    payload = load(path)
-    if "model_name" not in payload:
-        raise ValueError(f"{path}: not a DRI-IQA checkpoint (no model_name); use dri.create_model(name, checkpoint=...)")
-    model = create_model(payload["model_name"], **payload.get("model_overrides", {}))
-    model.load_state_dict(payload["model"])
-    info = {k: v for k, v in payload.items() if k not in ("model", "optimizer", "scheduler", "rng")}
+    state, info = read_weights(path)
+    if "model_name" not in info:
+        raise CheckpointError(f"{path}: not a DRI-IQA checkpoint (no model_name); use "
+                              "dri.create_model(name, checkpoint=...)")
+    model = create_model(info["model_name"], **info.get("model_overrides", {}))
+    load_state(model, state, path)
     info["sha256"] = file_sha256(path)
     return model.to(device).eval(), info

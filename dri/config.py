@@ -8,13 +8,48 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+from degrade._extras import require
+
+require("dri.train's configuration", "train", "yaml")
+
+import yaml  # noqa: E402
+
+from datasets.shardformat import BuildSpec
+
+
+class ConfigError(ValueError):
+    """A setting that does not exist or has a value it cannot take; the message names it."""
+
+
+def _require(ok: bool, setting: str, what: str, value: Any) -> None:
+    if not ok:
+        raise ConfigError(f"{setting}: {what}, got {value!r}")
+
+
+def _positive(section: str, obj: Any, *names: str) -> None:
+    for name in names:
+        value = getattr(obj, name)
+        _require(isinstance(value, (int, float)) and math.isfinite(value) and value > 0, f"{section}.{name}",
+                 "must be a finite number above 0", value)
+
+
+def _at_least(section: str, obj: Any, minimum: int, *names: str) -> None:
+    for name in names:
+        value = getattr(obj, name)
+        _require(value >= minimum, f"{section}.{name}", f"must be at least {minimum}", value)
+
+
+def _finite(section: str, obj: Any, *names: str) -> None:
+    for name in names:
+        value = getattr(obj, name)
+        _require(math.isfinite(value) and value >= 0, f"{section}.{name}", "must be a finite number >= 0", value)
 
 
 @dataclass
@@ -24,18 +59,20 @@ class ModelSection:
 
 
 @dataclass
-class ShardSection:
-    """Group shards for stage 1 (and the pseudo-MOS set); built from ``source`` if missing."""
+class ShardSection(BuildSpec):
+    """Group shards for stage 1 (and the pseudo-MOS set), built with ``python -m pipelines.build_shards``
+    when missing. Every field of the build spec (``datasets.shardformat.BuildSpec``) is a setting here."""
 
     path: str = "shards"
     build_if_missing: bool = True
-    source: str = "samples"
-    groups: int = 512
-    groups_per_shard: int = 32
-    size: int = 256
-    preset: str = "arniqa"
-    policy: str = "dri"
-    seed: int = 0
+    ray_cpus: int | None = None  # CPUs of the local Ray that builds them (default: all)
+
+    def __post_init__(self) -> None:
+        try:
+            super().__post_init__()
+        except ValueError as error:
+            raise ConfigError(f"shards: {error}") from None
+        _require(self.ray_cpus is None or self.ray_cpus >= 1, "shards.ray_cpus", "must be at least 1", self.ray_cpus)
 
 
 @dataclass
@@ -49,28 +86,40 @@ class Stage1Config:
     temperature: float = 0.1
     queue: int = 0  # extra negatives kept from earlier batches (0: none)
     restoration_weight: float = 0.0  # > 0: also pre-train the restoration network on pixel L1
+    degradation_weight: float = 0.0  # > 0: also read the plan's distortions and levels off f_d [design]
     optimizer: str = "adamw"
     lr: float = 1e-3
     weight_decay: float = 1e-4
     warmup: int = 10
     prototype_batches: int = 8  # batches of pristine patches averaged into the RS prototypes
 
+    def __post_init__(self) -> None:
+        _at_least("stage1", self, 1, "steps", "groups", "prototype_batches")
+        _at_least("stage1", self, 8, "patch")
+        _at_least("stage1", self, 0, "queue", "warmup")
+        _positive("stage1", self, "lr", "temperature")
+        _finite("stage1", self, "weight_decay", "restoration_weight", "degradation_weight")
+        _require(self.optimizer in OPTIMIZERS, "stage1.optimizer", f"must be one of {OPTIMIZERS}", self.optimizer)
+
 
 @dataclass
 class Stage2Config:
-    """Score predictor with restoration assistance and the RS loss, on an IQA set."""
+    """Score predictor with restoration assistance and the RS loss, on labelled data (``datasets.labelled``)."""
 
     steps: int = 150
     batch: int = 16
     init: str | None = None  # stage-1 model to start from; default <out>/stage1/model.pt
     data: str = "pseudo"  # "pseudo" (from the group shards), "shards" (pack_iqa output) or a datasets.iqa name
-    root: str | None = None  # dataset folder (datasets.iqa name) or IQA shard folder ("shards")
+    root: str | None = None  # dataset folder or CSV ("csv"), IQA shard folder ("shards"); pseudo: shards.path
+    options: dict = field(default_factory=dict)  # reader options, e.g. {low: 0, high: 10} for csv
     split: int = 0
     splits: int = 10
     split_seed: int = 0
     train_fraction: float = 0.8
-    official: bool = False  # use the dataset's official split (KonIQ-10k)
+    official: bool | None = None  # the dataset's official split; null: where it has one (KonIQ-10k)
     pseudo_split: str = "crop"  # pseudo-MOS set: hold out crops ("crop") or whole source photos ("photo")
+    pseudo_teacher: str = "ssim_psnr"  # full-reference teacher of the pseudo-MOS labels (datasets.teachers)
+    pseudo_pristine: bool = False  # also train on each group's pristine reference, labelled 1
     rs: bool = True
     rs_weight: float = 0.1
     rank_weight: float = 0.0  # pairwise ranking loss over the batch
@@ -83,6 +132,35 @@ class Stage2Config:
     warmup: int = 10
     flip: bool = True
     eval_every: int = 75
+
+    def __post_init__(self) -> None:
+        from datasets.labelled import KINDS
+        from datasets.teachers import TEACHERS
+
+        _at_least("stage2", self, 1, "steps", "batch", "splits")
+        _at_least("stage2", self, 0, "split", "warmup", "eval_every")
+        _positive("stage2", self, "lr", "dre_lr_scale")
+        _finite("stage2", self, "weight_decay", "rs_weight", "rank_weight", "content_rank_weight")
+        _require(0 < self.train_fraction < 1, "stage2.train_fraction", "must be in (0, 1)", self.train_fraction)
+        _require(self.data in KINDS, "stage2.data", f"must be one of {', '.join(KINDS)}", self.data)
+        _require(self.pseudo_split in ("crop", "photo"), "stage2.pseudo_split", "must be crop or photo",
+                 self.pseudo_split)
+        _require(self.pseudo_teacher in TEACHERS, "stage2.pseudo_teacher", f"must be one of {sorted(TEACHERS)}",
+                 self.pseudo_teacher)
+        _require(self.optimizer in OPTIMIZERS, "stage2.optimizer", f"must be one of {OPTIMIZERS}", self.optimizer)
+        if self.data not in ("pseudo", "shards"):
+            from datasets import iqa
+
+            try:
+                iqa.parse_options(self.data, self.options)
+            except ValueError as error:
+                raise ConfigError(f"stage2.options: {error}") from None
+        elif self.options:
+            raise ConfigError(f"stage2.options: reader options apply to datasets read from their layout, not to "
+                              f"stage2.data={self.data}; got {self.options}")
+
+
+OPTIMIZERS = ("adam", "adamw", "sgd")
 
 
 @dataclass
@@ -98,9 +176,13 @@ class TrainConfig:
     stage1: Stage1Config = field(default_factory=Stage1Config)
     stage2: Stage2Config = field(default_factory=Stage2Config)
 
-
-class ConfigError(ValueError):
-    pass
+    def __post_init__(self) -> None:
+        _at_least("config", self, 0, "workers")
+        _at_least("config", self, 1, "checkpoint_every", "log_every")
+        _require(self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda"), "device",
+                 "must be auto, cpu or cuda[:N]", self.device)
+        _require(not Path(self.out).exists() or Path(self.out).is_dir(), "out", "is a file, not a run folder",
+                 self.out)
 
 
 def _convert(value: Any, kind: Any, path: str) -> Any:
@@ -174,22 +256,37 @@ def to_dict(config: Any) -> dict[str, Any]:
 
 
 def load(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> TrainConfig:
-    """The configuration of a YAML file (defaults where it is silent) with dotted overrides applied."""
+    """The configuration of a YAML file (defaults where it is silent) with dotted overrides applied.
+
+    The file and the overrides are merged first and validated together, once: a setting may need
+    another (``stage2.data: csv`` needs ``stage2.options.low`` and ``high``) whichever way they come.
+    """
     data: dict[str, Any] = {}
     if path is not None:
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"{path}: no such config file")
-        data = yaml.safe_load(path.read_text()) or {}
-    config = from_dict(TrainConfig, data)
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as error:
+            raise ConfigError(f"{path}: not valid YAML ({error})") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: expected a mapping of settings, got {type(data).__name__}")
+    merged = _merge(to_dict(TrainConfig()), data)
     for dotted, value in (overrides or {}).items():
-        config = override(config, dotted, value)
-    return config
+        _set(merged, dotted, value)
+    return from_dict(TrainConfig, merged)
 
 
-def override(config: TrainConfig, dotted: str, value: Any) -> TrainConfig:
-    """A copy of ``config`` with the field at ``dotted`` set (converted to its declared type)."""
-    data = to_dict(config)
+def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in update.items():
+        out[key] = _merge(out[key], value) if isinstance(out.get(key), dict) and isinstance(value, dict) else value
+    return out
+
+
+def _set(data: dict[str, Any], dotted: str, value: Any) -> None:
+    """Set the setting at ``dotted`` in a config mapping, converted to its declared type."""
     node, keys = data, dotted.split(".")
     cls: Any = TrainConfig
     for i, key in enumerate(keys[:-1]):
@@ -208,6 +305,12 @@ def override(config: TrainConfig, dotted: str, value: Any) -> TrainConfig:
         node[last] = _convert(value, hints[last], dotted)
     else:
         node[last] = yaml.safe_load(value) if isinstance(value, str) else value
+
+
+def override(config: TrainConfig, dotted: str, value: Any) -> TrainConfig:
+    """A copy of ``config`` with the field at ``dotted`` set (converted to its declared type)."""
+    data = to_dict(config)
+    _set(data, dotted, value)
     return from_dict(TrainConfig, data)
 
 

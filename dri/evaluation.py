@@ -1,8 +1,9 @@
 """The IQA evaluation protocol: score every image once (fixed crops), then metrics per split and their median.
 
-Sources: a dataset in its native layout (``datasets.iqa``), packed IQA shards (``pipelines.pack_iqa``)
-or the pseudo-MOS set derived from group shards. Synthetic datasets also get the SRCC per
-distortion type; ``level_consistency`` checks that scores fall as a distortion's level rises.
+The images and their splits come from a labelled source (``datasets.labelled``): a dataset in its
+native layout, packed IQA shards or the pseudo-MOS set of group shards. Synthetic datasets also get
+the SRCC per distortion type; ``level_consistency`` checks that scores fall as a distortion's level
+rises.
 """
 from __future__ import annotations
 
@@ -10,67 +11,28 @@ import statistics
 import warnings
 from collections import defaultdict
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader
 
 import degrade
-from datasets import iqa
-from datasets.iqa.records import RecordDataset, collate
-from datasets.iqa.table import split_contents
-from datasets.shards import IQAShards, PseudoIQAShards, crop_side, loader, pseudo_mos, shard_contents
+from datasets.labelled import LabelledSource
+from datasets.shards import pseudo_mos
 from degrade.plan import Plan
-from degrade.sampling import at_level, make_step, get_preset
+from degrade.sampling import at_level, get_preset, make_step
+from degrade.seeding import generator
 
 from . import metrics
 from .inference import score_batches, score_crops
 from .models import DRIIQA
 
 
-def score_source(model: DRIIQA, source: str, root: str | Path, device, batch: int = 16, workers: int = 0,
-                 unit: str = "crop", test_of: tuple[int, int, float] | None = None, progress: str | None = None,
-                 **options: Any) -> tuple[list[float], list[dict]]:
-    """Predictions and labels (with ``quality``, ``content``, ``distortion``) for the images of a source.
-
-    ``source`` is a ``datasets.iqa`` name, ``"shards"`` (packed IQA shards) or ``"pseudo"`` (group
-    shards). For the pseudo set, ``test_of=(split, seed, train)`` scores only that split's test side.
-    """
-    size = model.config.input_size
-    if source == "pseudo":
-        split, seed, train = test_of if test_of is not None else (0, 0, 0.8)
-        data = PseudoIQAShards(root, side="test" if test_of is not None else "all", mode="eval", patch=size,
-                               batch_size=batch, unit=unit, split=split, split_seed=seed, train=train,
-                               contents=shard_contents(root) if unit == "photo" else None)
-        return score_batches(model, loader(data, num_workers=workers), device, progress)
-    if source == "shards":
-        data = IQAShards(root, side="all", mode="eval", patch=size, batch_size=batch)
-        return score_batches(model, loader(data, num_workers=workers), device, progress)
-    table = iqa.load(source, root, **options)
-    batches = DataLoader(RecordDataset(table.records, "eval", size), batch_size=batch, num_workers=workers,
-                         collate_fn=collate)
-    predictions, labels = score_batches(model, batches, device, progress)
-    for label, record in zip(labels, table.records):
-        label["folds_source"] = "table"
-        label["official"] = record.official
-    return predictions, labels
-
-
-def sides(labels: Sequence[dict], source: str, n: int, seed: int, train: float) -> list[list[str]]:
-    """For each split, the side of every image: recorded folds for packed shards, recomputed otherwise."""
-    if source == "shards":
-        if any(len(label.get("folds") or []) < n for label in labels):
-            raise ValueError(f"the shards record fewer than {n} splits; pack them with --splits {n} or ask for fewer")
-        return [[label["folds"][k] for label in labels] for k in range(n)]
-    if source == "pseudo" and labels and labels[0].get("unit") == "crop":
-        return [[crop_side(label["content"], seed, k, train) for label in labels] for k in range(n)]
-    contents = sorted({label["content"] for label in labels})
-    out = []
-    for k in range(n):
-        side = split_contents(contents, seed, k, train)
-        out.append([side[label["content"]] for label in labels])
-    return out
+def score_labelled(model: DRIIQA, source: LabelledSource, device, *, side: str = "all", split: int = 0,
+                 batch: int = 16, workers: int = 0, progress: str | None = None) -> tuple[list[float], list[dict]]:
+    """Predictions and labels (``quality``, ``content``, ``distortion``...) for one side of a source."""
+    batches = source.batches(side, split=split, mode="eval", patch=model.config.input_size, batch=batch,
+                             workers=workers, distributed=False)
+    return score_batches(model, batches, device, progress)
 
 
 def _metrics(predictions: Sequence[float], labels: Sequence[dict]) -> dict[str, float]:
@@ -95,15 +57,22 @@ def per_distortion(predictions: Sequence[float], labels: Sequence[dict], minimum
     return out
 
 
-def protocol(predictions: Sequence[float], labels: Sequence[dict], source: str, n: int = 10, seed: int = 0,
-             train: float = 0.8, only: int | None = None) -> dict[str, Any]:
-    """Metrics on the test side of each split and the median over splits (``only``: one split)."""
-    assignment = sides(labels, source, n if only is None else only + 1, seed, train)
-    chosen = range(n) if only is None else [only]
+def protocol(predictions: Sequence[float], labels: Sequence[dict], source: LabelledSource, n: int = 10,
+             only: int | None = None) -> dict[str, Any]:
+    """Metrics on the test side of each of ``n`` splits and their median (``only``: that split alone).
+
+    The side of every image comes from ``source.side_of``: the rule that split the whole source,
+    whatever subset of it was scored.
+    """
+    chosen = list(range(n)) if only is None else [only]
+    for k in chosen:
+        source.check_split(k)
     splits = []
     for k in chosen:
-        test = [i for i, side in enumerate(assignment[k]) if side == "test"]
+        test = [i for i, label in enumerate(labels) if source.side_of(label, k) == "test"]
         p, lab = [predictions[i] for i in test], [labels[i] for i in test]
+        if len(test) < 3:
+            raise ValueError(f"split {k} has {len(test)} scored test image(s); metrics need at least 3")
         splits.append({"split": k, "images": len(test), **_metrics(p, lab), "per_distortion": per_distortion(p, lab)})
     keys = ("srcc", "plcc", "plcc_logistic", "krcc", "rmse")
     median = {key: statistics.median(s[key] for s in splits) for key in keys}
@@ -119,7 +88,7 @@ def whole_set(predictions: Sequence[float], labels: Sequence[dict]) -> dict[str,
 
 @torch.no_grad()
 def level_consistency(model: DRIIQA, references: Sequence[torch.Tensor], device, preset: str = "arniqa",
-                      seed: int = 0) -> dict[str, Any]:
+                      seed: int = 0, teacher: str = "ssim_psnr") -> dict[str, Any]:
     """Mean within-image SRCC between predicted quality and distortion level (1..5, higher = worse).
 
     Each pristine reference (uint8 (3, S, S), S >= the model input) is degraded by every
@@ -137,12 +106,12 @@ def level_consistency(model: DRIIQA, references: Sequence[torch.Tensor], device,
     for r, ref in enumerate(references):
         batch = (ref.float() / 255.0).unsqueeze(0).expand(5, -1, -1, -1).contiguous()
         top, left = (ref.shape[-2] - size) // 2, (ref.shape[-1] - size) // 2
-        for n, name in enumerate(names):
-            first = make_step(name, 1, torch.Generator().manual_seed(seed * 100003 + r * 101 + n))
+        for name in names:
+            first = make_step(name, 1, generator("levels", seed, r, name))
             plans = [Plan((at_level(first, level),)) for level in range(1, 6)]
             whole = (degrade.apply_plans(batch, plans, quantize=True) * 255).round().to(torch.uint8)
             scores = score_crops(model, whole[..., top : top + size, left : left + size], device).tolist()
-            labels = [pseudo_mos(image, ref) for image in whole]
+            labels = [pseudo_mos(image, ref, teacher) for image in whole]
             for values, into in ((scores, per_name[name]), (labels, per_name_labels[name])):
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", RuntimeWarning)

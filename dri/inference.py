@@ -19,10 +19,10 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
-from tqdm import tqdm
 
 from datasets.crops import five_crops
-from datasets.sources import IMAGE_SUFFIXES, decode_checked
+from datasets.decoding import read
+from datasets.progress import progress as progress_bar
 
 from .models import DRIIQA
 
@@ -41,16 +41,33 @@ def prepare(image: torch.Tensor, size: int, crop: str = "five", max_side: int | 
     raise ValueError(f"crop must be 'five' or 'resize', got {crop!r}")
 
 
-@torch.no_grad()
-def score_crops(model: DRIIQA, crops: torch.Tensor, device: torch.device | str) -> torch.Tensor:
-    """Scores of (B, K, 3, S, S) or (B, 3, S, S) uint8 crops, averaged over the K crops of each image: (B,)."""
+# Crops per forward pass on the CPU. Larger sub-batches overflow the caches in the restoration
+# network's full-resolution feature maps: on 2 cores, 80 crops at once run at a third of the rate
+# of ten passes of 8 (``benchmarks/bench_train.py`` measures prediction).
+CPU_CHUNK = 8
+
+
+@torch.inference_mode()
+def score_crops(model: DRIIQA, crops: torch.Tensor, device: torch.device | str, chunk: int | None = None) -> torch.Tensor:
+    """Scores of (B, K, 3, S, S) or (B, 3, S, S) uint8 crops, averaged over the K crops of each image: (B,).
+
+    Crops go through the model ``chunk`` at a time (default: :data:`CPU_CHUNK` on the CPU, all at
+    once on a GPU), in channels-last layout; the result does not depend on ``chunk``.
+    """
     if crops.ndim == 4:
         crops = crops.unsqueeze(1)
     if crops.shape[1] > 1 and bool((crops == crops[:, :1]).all()):
         crops = crops[:, :1]  # images of exactly the input size: the five crops are one and the same
     b, k = crops.shape[:2]
-    x = crops.flatten(0, 1).to(device).float() / 255.0
-    return model(x).view(b, k).mean(dim=1).cpu()
+    device = torch.device(device)
+    if chunk is None:
+        chunk = CPU_CHUNK if device.type == "cpu" else b * k
+    flat = crops.flatten(0, 1)
+    scores = []
+    for part in flat.split(chunk):
+        x = part.to(device).float().div_(255.0).contiguous(memory_format=torch.channels_last)
+        scores.append(model(x).float().cpu())
+    return torch.cat(scores).view(b, k).mean(dim=1)
 
 
 def score_batches(model: DRIIQA, batches: Iterable[dict], device: torch.device | str,
@@ -63,8 +80,7 @@ def score_batches(model: DRIIQA, batches: Iterable[dict], device: torch.device |
     labels: list[dict] = []
     was_training = model.training
     model.eval()
-    with tqdm(desc=progress, unit="img", disable=progress is None, file=sys.stderr, dynamic_ncols=True,
-              leave=False) as bar:
+    with progress_bar(desc=progress or "", unit="img", disable=progress is None, leave=False) as bar:
         for batch in batches:
             predictions += score_crops(model, batch["images"], device).tolist()
             labels += batch["labels"]
@@ -73,16 +89,34 @@ def score_batches(model: DRIIQA, batches: Iterable[dict], device: torch.device |
     return predictions, labels
 
 
-def find_images(inputs: Sequence[str | os.PathLike]) -> list[Path]:
-    """Files and folders (searched recursively, sorted) to a list of image paths."""
+def find_images(inputs: Sequence[str | os.PathLike]) -> tuple[list[Path], list[tuple[str, str]]]:
+    """Files and folders (searched recursively, sorted) to image paths, and what was left out with why.
+
+    Folders follow the rules of ``datasets.sources.FolderSource``: image suffixes only, no hidden
+    files, no links that leave the folder, dangle or loop, only regular files. Files named
+    directly are kept (reading them reports any problem).
+    """
+    from datasets.sources import FolderSource
+
     paths: list[Path] = []
+    skipped: list[tuple[str, str]] = []
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            paths += sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+            source = FolderSource(path)
+            paths += [i.path for i in source.items()]
+            skipped += [(r.path, r.reason) for r in source.rejected]
         else:
             paths.append(path)
-    return paths
+    return paths, skipped
+
+
+def _quiet_worker(_: int) -> None:
+    """DataLoader workers decode on one thread each: the cores are shared out once, not fought over."""
+    import cv2
+
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
 
 
 class _Images(Dataset):
@@ -98,7 +132,7 @@ class _Images(Dataset):
             if isinstance(item, torch.Tensor):
                 image = (item.clamp(0, 1) * 255).round().to(torch.uint8) if item.is_floating_point() else item
             else:
-                image = decode_checked(Path(item).read_bytes(), str(item))
+                image = read(item, max_side=self.max_side)
             return i, prepare(image, self.size, self.crop, self.max_side), None
         except (OSError, ValueError) as error:
             return i, None, str(error)
@@ -123,18 +157,26 @@ def predict_images(model: DRIIQA, inputs: Sequence, *, batch_size: int = 16, dev
                    progress: bool = False) -> list[Prediction]:
     """Score image files, folders (recursive) or tensors ((3, H, W) float in [0, 1] or uint8), in input order.
 
-    Unreadable files get ``score=None`` and the reason in ``error``; the others are unaffected.
+    Unreadable files get ``score=None`` and the reason in ``error``; the others are unaffected. Files a
+    folder scan leaves out (other suffixes, hidden files, links leaving the folder, non-regular
+    files) come last, also with ``score=None`` and the reason.
     """
     items: list = []
+    skipped: list[tuple[str, str]] = []
     for x in inputs:
-        items += [x] if isinstance(x, torch.Tensor) else find_images([x])
+        if isinstance(x, torch.Tensor):
+            items.append(x)
+        else:
+            found, left_out = find_images([x])
+            items += found
+            skipped += left_out
     model = model.to(device).eval()
     data = _Images(items, model.config.input_size, crop, max_side)
     results: list[Prediction] = [Prediction(str(x) if not isinstance(x, torch.Tensor) else f"tensor[{i}]", None)
                                  for i, x in enumerate(items)]
-    loader = DataLoader(data, batch_size=batch_size, num_workers=workers, collate_fn=_collate)
-    with tqdm(total=len(items), desc="scoring", unit="img", disable=not progress, file=sys.stderr,
-              dynamic_ncols=True) as bar:
+    loader = DataLoader(data, batch_size=batch_size, num_workers=workers, collate_fn=_collate,
+                        worker_init_fn=_quiet_worker if workers else None)
+    with progress_bar(total=len(items), desc="scoring", unit="img", disable=not progress) as bar:
         for indices, crops, bad in loader:
             if crops is not None:
                 for i, score in zip(indices, score_crops(model, crops, device).tolist()):
@@ -142,4 +184,4 @@ def predict_images(model: DRIIQA, inputs: Sequence, *, batch_size: int = 16, dev
             for i, error in bad:
                 results[i].error = error
             bar.update(len(indices) + len(bad))
-    return results
+    return results + [Prediction(path, None, reason) for path, reason in skipped]

@@ -63,19 +63,16 @@ def restoration_l1(x_hat: torch.Tensor, reference: torch.Tensor) -> torch.Tensor
     return (x_hat - reference).abs().mean()
 
 
-def rs_loss(f_q_hat: torch.Tensor, f_d_hat: torch.Tensor, target_q: torch.Tensor, target_d: torch.Tensor,
-            x_hat: torch.Tensor | None = None, reference: torch.Tensor | None = None) -> torch.Tensor:
+def rs_loss(f_q_hat: torch.Tensor, f_d_hat: torch.Tensor, target_q: torch.Tensor, target_d: torch.Tensor
+            ) -> torch.Tensor:
     """Representation-based Semantic loss on the restored image.
 
     ``(1 - cos(f_q(x_hat), target_q)) + (1 - cos(f_d(x_hat), target_d))``: the targets are the
-    pristine prototypes (d,), or the representations of each image's pristine reference (B, d);
-    with a reference image, ``|x_hat - r|_1`` is added.
+    pristine prototypes (d,), or the representations of each image's pristine reference (B, d).
+    Where a reference image exists, the caller adds ``|x_hat - r|_1`` (:func:`restoration_l1`).
     """
     loss = (1 - F.cosine_similarity(f_q_hat, target_q.expand_as(f_q_hat), dim=-1)).mean()
-    loss = loss + (1 - F.cosine_similarity(f_d_hat, target_d.expand_as(f_d_hat), dim=-1)).mean()
-    if x_hat is not None and reference is not None:
-        loss = loss + restoration_l1(x_hat, reference)
-    return loss
+    return loss + (1 - F.cosine_similarity(f_d_hat, target_d.expand_as(f_d_hat), dim=-1)).mean()
 
 
 def rank_loss(pred: torch.Tensor, target: torch.Tensor, pairs: torch.Tensor | None = None) -> torch.Tensor:

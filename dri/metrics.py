@@ -8,6 +8,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import scipy.stats
 from scipy.optimize import curve_fit
 
 
@@ -23,18 +24,6 @@ def _arrays(pred, target) -> tuple[np.ndarray, np.ndarray]:
     return p, t
 
 
-def rankdata(x: np.ndarray) -> np.ndarray:
-    """Ranks from 1, ties sharing their average rank."""
-    order = np.argsort(x, kind="mergesort")
-    ranks = np.empty(x.size, dtype=np.float64)
-    sorted_x = x[order]
-    starts = np.r_[0, np.flatnonzero(np.diff(sorted_x)) + 1]
-    ends = np.r_[starts[1:], x.size]
-    for s, e in zip(starts, ends):
-        ranks[order[s:e]] = (s + e + 1) / 2.0
-    return ranks
-
-
 def _pearson(p: np.ndarray, t: np.ndarray, name: str) -> float:
     dp, dt = p - p.mean(), t - t.mean()
     denom = np.sqrt((dp * dp).sum() * (dt * dt).sum())
@@ -44,33 +33,27 @@ def _pearson(p: np.ndarray, t: np.ndarray, name: str) -> float:
     return float(np.clip((dp * dt).sum() / denom, -1.0, 1.0))
 
 
-def plcc_raw(pred, target) -> float:
-    p, t = _arrays(pred, target)
-    return _pearson(p, t, "PLCC")
+def _constant(p: np.ndarray, t: np.ndarray, name: str) -> bool:
+    if np.ptp(p) == 0 or np.ptp(t) == 0:
+        warnings.warn(f"{name} is undefined for a constant input; returning NaN", RuntimeWarning, stacklevel=3)
+        return True
+    return False
 
 
 def srcc(pred, target) -> float:
+    """Spearman's rank correlation (ties share their average rank; scipy)."""
     p, t = _arrays(pred, target)
-    return _pearson(rankdata(p), rankdata(t), "SRCC")
-
-
-def krcc(pred, target, chunk: int = 2048) -> float:
-    """Kendall's tau-b (tie-corrected), computed over all pairs in chunks."""
-    p, t = _arrays(pred, target)
-    concordant = discordant = ties_p = ties_t = 0.0
-    for start in range(0, p.size, chunk):
-        sp = np.sign(p[start : start + chunk, None] - p[None, :])
-        st = np.sign(t[start : start + chunk, None] - t[None, :])
-        product = sp * st
-        concordant += (product > 0).sum()
-        discordant += (product < 0).sum()
-        ties_p += ((sp == 0) & (st != 0)).sum()
-        ties_t += ((st == 0) & (sp != 0)).sum()
-    denom = np.sqrt((concordant + discordant + ties_p) * (concordant + discordant + ties_t))
-    if denom == 0:
-        warnings.warn("KRCC is undefined for a constant input; returning NaN", RuntimeWarning, stacklevel=2)
+    if _constant(p, t, "SRCC"):
         return float("nan")
-    return float((concordant - discordant) / denom)
+    return float(np.clip(scipy.stats.spearmanr(p, t).statistic, -1.0, 1.0))
+
+
+def krcc(pred, target) -> float:
+    """Kendall's tau-b (tie-corrected; scipy, O(n log n))."""
+    p, t = _arrays(pred, target)
+    if _constant(p, t, "KRCC"):
+        return float("nan")
+    return float(scipy.stats.kendalltau(p, t, variant="b").statistic)
 
 
 def rmse(pred, target) -> float:

@@ -13,8 +13,7 @@ import json
 import sys
 from collections.abc import Sequence
 
-from .config import ConfigError, load
-from .trainer import Interrupted, train
+from . import __version__
 
 
 def parse(argv: Sequence[str] | None) -> tuple[argparse.Namespace, dict[str, str]]:
@@ -22,25 +21,30 @@ def parse(argv: Sequence[str] | None) -> tuple[argparse.Namespace, dict[str, str
         prog="python -m dri.train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Any setting can be overridden by its dotted name: --stage1.steps 500 --stage2.data kadid10k "
                "--stage2.root /data/kadid10k --model.name dri_iqa_base --model.overrides.restoration false. "
-               "See dri/configs/tiny.yaml for every setting.")
+               "--settings prints every setting and its value; dri/configs/tiny.yaml spells out the defaults.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--config", help="YAML config (default: the tiny recipe, dri/configs/tiny.yaml)")
     parser.add_argument("--stage", choices=("1", "2", "all"), default="all",
                         help="1: contrastive DRE-Net; 2: score predictor from the stage-1 model; all: both (default)")
     parser.add_argument("--resume", action="store_true", help="continue from the run's last checkpoints")
     parser.add_argument("--out", help="run folder (default runs/tiny)")
+    parser.add_argument("--settings", action="store_true",
+                        help="print every setting with its value (after --config and the overrides) and exit")
     args, rest = parser.parse_known_args(argv)
     overrides: dict[str, str] = {}
     i = 0
     while i < len(rest):
         key = rest[i]
-        if not key.startswith("--") or i + 1 >= len(rest):
+        if not key.startswith("--") or len(key) < 3:
             parser.error(f"overrides come as --dotted.name value pairs; got {key!r}")
-        name, value = key[2:], rest[i + 1]
-        if "=" in name:
-            name, value = name.split("=", 1)
+        if "=" in key:
+            name, value = key[2:].split("=", 1)
             i += 1
-        else:
+        elif i + 1 < len(rest):
+            name, value = key[2:], rest[i + 1]
             i += 2
+        else:
+            parser.error(f"{key} needs a value")
         overrides[name] = value
     if args.out:
         overrides["out"] = args.out
@@ -49,8 +53,18 @@ def parse(argv: Sequence[str] | None) -> tuple[argparse.Namespace, dict[str, str
 
 def main(argv: Sequence[str] | None = None) -> int:
     args, overrides = parse(argv)
+    from .config import ConfigError, load
+    from .trainer import Interrupted, train
+
     try:
         cfg = load(args.config, overrides)
+        if args.settings:
+            import yaml
+
+            from .config import to_dict
+
+            print(yaml.safe_dump(to_dict(cfg), sort_keys=False), end="")
+            return 0
         results = train(cfg, args.stage, args.resume)
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -53,7 +53,9 @@ class ModelCard:
     normalisation: str = "images in [0, 1]; each backbone normalises with its own mean/std inside the model"
     score_range: str = "about [0, 1]; higher is better (trained on MOS normalised to [0, 1])"
     trained_on: str | None = None
-    weights: str | None = None
+    weights: str | None = None  # shipped weights: a file in dri/weights/
     sha256: str | None = None
+    recipe: str | None = None  # the config that made the shipped weights
+    transfer: dict | None = None  # their measured numbers (benchmarks/bench_transfer.py)
     paper: str = "Yue, Lin, Yang, Ren: Dual-Representation Interaction Driven Image Quality Assessment with " \
                  "Restoration Assistance, WACV 2025 (arXiv 2411.17390)"

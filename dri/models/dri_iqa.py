@@ -1,7 +1,6 @@
 """The DRI-IQA network: DRE-Net, the degradation-guided restoration network and the score predictor."""
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
 import torch
@@ -96,8 +95,3 @@ class DRIIQA(nn.Module):
         if finetune_dre:
             for p in list(self.dre.backbone.parameters()) + list(self.dre.fc.parameters()):
                 p.requires_grad_(True)
-
-    def config_dict(self) -> dict[str, Any]:
-        d = asdict(self.config)
-        d["vit_blocks"] = list(d["vit_blocks"])
-        return d

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -35,8 +37,16 @@ def list_models(pattern: str = "*") -> list[str]:
 
 
 def model_card(name: str) -> ModelCard:
+    """What a user needs to know about ``name``; for shipped weights, the release record next to them
+    (``dri/weights/<name>.json``: sha256, recipe, training data, measured transfer numbers)."""
     _check(name)
-    return _CARDS[name]
+    card = _CARDS[name]
+    release = WEIGHTS_DIR / f"{name}.json"
+    if release.is_file():
+        info = json.loads(release.read_text())
+        card = replace(card, weights=info.get("weights"), sha256=info.get("sha256"),
+                       trained_on=info.get("trained_on"), recipe=info.get("recipe"), transfer=info.get("transfer"))
+    return card
 
 
 def model_config(name: str, **overrides) -> ModelConfig:
@@ -50,34 +60,96 @@ def model_config(name: str, **overrides) -> ModelConfig:
     return replace(config, **overrides)
 
 
-def create_model(name: str, checkpoint: str | Path | None = None, **overrides) -> DRIIQA:
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+
+
+class CheckpointError(ValueError):
+    """A file that is not weights this package can load; the message says which and why."""
+
+
+def shipped_weights(name: str) -> Path | None:
+    """The weights file that ships inside the package for ``name``, if there is one."""
+    card = model_card(name)
+    return WEIGHTS_DIR / card.weights if card.weights else None
+
+
+def create_model(name: str, checkpoint: str | Path | None = None, pretrained: bool = False, **overrides) -> DRIIQA:
     """Build a registered variant.
 
     Args:
         name: a variant from :func:`list_models`.
-        checkpoint: a weights file (state dict saved by ``dri.train``), loaded with
-            ``torch.load(weights_only=True)``; when the card lists a sha256 it is checked.
+        checkpoint: a weights file (a ``.pt`` state dict or checkpoint written by ``dri.train``, loaded
+            with ``torch.load(weights_only=True)``, or ``.safetensors``).
+        pretrained: load the weights that ship with the toolkit for this variant (offline; see its
+            :func:`model_card`). For a variant without shipped weights it asks for pretrained timm
+            backbones instead (``dre_weights`` / ``vit_weights`` give local files).
         overrides: ``ModelConfig`` fields (``None`` values are ignored, so unset command-line
-            flags never clobber defaults), e.g. ``restoration=False`` or ``pretrained=True``.
+            flags never clobber defaults), e.g. ``restoration=False``.
     """
-    model = DRIIQA(model_config(name, **overrides))
+    card = model_card(name)
+    shipped = pretrained and card.weights is not None
+    model = DRIIQA(model_config(name, pretrained=None if shipped else (pretrained or None), **overrides))
+    if shipped:
+        path = shipped_weights(name)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: the shipped weights of {name} are missing from this installation")
+        load_weights(model, path, expected_sha256=card.sha256)
     if checkpoint is not None:
-        load_weights(model, checkpoint, expected_sha256=_CARDS[name].sha256)
+        load_weights(model, checkpoint)
     return model
 
 
-def load_weights(model: DRIIQA, path: str | Path, expected_sha256: str | None = None) -> None:
+def read_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """The tensors of a weights file and what it says about itself (model name, overrides...).
+
+    ``.safetensors`` files hold plain tensors and text metadata; ``.pt`` files are read with
+    ``torch.load(weights_only=True)``, so nothing in either is ever executed.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such weights file")
-    if expected_sha256 is not None:
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors import safe_open
+
+            with safe_open(str(path), framework="pt") as handle:
+                meta: dict[str, Any] = dict(handle.metadata() or {})
+                state = {k: handle.get_tensor(k) for k in handle.keys()}
+            if "model_overrides" in meta:
+                meta["model_overrides"] = json.loads(meta["model_overrides"])
+            return state, meta
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 - foreign or damaged files raise many types
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise CheckpointError(f"{path}: not weights this toolkit can load ({first[:200]}); it reads .pt files "
+                              "written by dri.train and .safetensors, and executes nothing in them") from None
+    if isinstance(payload, dict) and isinstance(payload.get("model"), dict):
+        return payload["model"], {k: v for k, v in payload.items() if k not in ("model", "optimizer", "scheduler", "rng")}
+    if isinstance(payload, dict) and all(isinstance(v, torch.Tensor) for v in payload.values()):
+        return payload, {}
+    raise CheckpointError(f"{path}: holds no model weights")
+
+
+def load_weights(model: DRIIQA, path: str | Path, expected_sha256: str | None = None) -> dict[str, Any]:
+    """Load a weights file into ``model`` (cast to its dtypes); returns the file's own metadata."""
+    path = Path(path)
+    if expected_sha256 is not None and path.is_file():
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         if digest != expected_sha256:
-            raise ValueError(f"{path}: sha256 {digest} does not match the model card's {expected_sha256}")
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
-        state = state["model"]
-    model.load_state_dict(state)
+            raise CheckpointError(f"{path}: sha256 {digest} does not match the model card's {expected_sha256}")
+    state, meta = read_weights(path)
+    load_state(model, state, path)
+    return meta
+
+
+def load_state(model: DRIIQA, state: dict[str, torch.Tensor], path: str | Path) -> None:
+    """Load ``state`` (read from ``path``) into ``model``, cast to its dtypes; the error names the file."""
+    own = model.state_dict()
+    cast = {k: v.to(own[k].dtype) if k in own and v.is_floating_point() else v for k, v in state.items()}
+    try:
+        model.load_state_dict(cast)
+    except RuntimeError as error:
+        raise CheckpointError(f"{path}: its weights do not fit this model ({str(error).splitlines()[0]})") from None
 
 
 def _check(name: str) -> None:

@@ -22,19 +22,7 @@ from dri.trainer import train
 from tests.datasets import layouts
 
 ROOT = Path(__file__).resolve().parents[2]
-FAST = ["--stage1.steps", "4", "--stage1.groups", "3", "--stage1.patch", "32", "--stage1.warmup", "1",
-        "--stage1.prototype_batches", "1", "--stage2.steps", "4", "--stage2.batch", "4", "--stage2.eval_every", "2",
-        "--stage2.warmup", "1", "--workers", "0", "--log_every", "1", "--checkpoint_every", "2", "--device", "cpu"]
-
-
-@pytest.fixture(scope="module")
-def shards(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("groups") / "shards"
-    command = [sys.executable, "-m", "pipelines.build_shards", "--out", str(out), "--groups", "18",
-               "--groups-per-shard", "6", "--size", "128", "--workers", "2"]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
-    return out
+from tests.dri.conftest import FAST
 
 
 def overrides(shards: Path, run: Path, extra: list[str] = ()) -> dict[str, str]:

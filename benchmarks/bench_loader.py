@@ -31,10 +31,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import describe, machine, update_section, write_json  # noqa: E402
 from baseline import apply_plan  # noqa: E402
 from datasets.shards import GroupShards, loader  # noqa: E402
-from datasets.sources import decode_checked  # noqa: E402
+from datasets.decoding import read  # noqa: E402
 from degrade.pairs import group_plans, relation_masks  # noqa: E402
 from degrade.samples import sample_paths  # noqa: E402
-from pipelines.build import BuildConfig, build  # noqa: E402
+from datasets.shardformat import BuildSpec
+from pipelines.build import build  # noqa: E402
 from pipelines.runner import start_ray  # noqa: E402
 
 
@@ -49,7 +50,7 @@ class OnTheFly(Dataset):
         return self.n
 
     def _crop(self, path, g) -> np.ndarray:
-        image = decode_checked(path.read_bytes(), str(path))  # read the pristine photo, as loaders do
+        image = read(path)  # read the pristine photo, as loaders do
         h, w = image.shape[-2:]
         top = int(torch.randint(h - self.size + 1, (), generator=g))
         left = int(torch.randint(w - self.size + 1, (), generator=g))
@@ -99,7 +100,7 @@ def main() -> int:
     logging.getLogger("ray").setLevel(logging.ERROR)
     with tempfile.TemporaryDirectory() as out:
         start_ray(None, None)
-        build(BuildConfig(groups=args.groups, groups_per_shard=32, size=args.size), out)
+        build(BuildSpec(groups=args.groups, per_shard=32, size=args.size), out)
         ray.shutdown()
         shards = rate(loader(GroupShards(out, batch_size=args.batch, patch=args.patch), num_workers=args.workers),
                       args.batch)

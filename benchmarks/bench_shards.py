@@ -21,15 +21,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _report import describe, machine, update_section, write_json  # noqa: E402
-from pipelines.build import BuildConfig, build  # noqa: E402
+from datasets.shardformat import BuildSpec
+from pipelines.build import build  # noqa: E402
 from pipelines.runner import start_ray  # noqa: E402
 
 
-def timed_build(config: BuildConfig, workers: int) -> tuple[float, dict[str, float]]:
+def timed_build(config: BuildSpec, workers: int) -> tuple[float, dict[str, float]]:
     start_ray(None, workers)
     try:
         with tempfile.TemporaryDirectory() as warm:  # start and import the worker processes first
-            build(BuildConfig(groups=4 * workers, groups_per_shard=2, size=config.size), warm)
+            build(BuildSpec(groups=4 * workers, per_shard=2, size=config.size), warm)
         with tempfile.TemporaryDirectory() as out:
             start = time.perf_counter()
             report = build(config, out)
@@ -49,12 +50,12 @@ def timed_build(config: BuildConfig, workers: int) -> tuple[float, dict[str, flo
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--groups", type=int, default=192)
-    parser.add_argument("--groups-per-shard", type=int, default=16)
+    parser.add_argument("--per-shard", type=int, default=16)
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     logging.getLogger("ray").setLevel(logging.ERROR)
-    config = BuildConfig(groups=args.groups, groups_per_shard=args.groups_per_shard, size=args.size)
+    config = BuildSpec(groups=args.groups, per_shard=args.per_shard, size=args.size)
     one, stages = timed_build(config, 1)
     many, _ = timed_build(config, args.workers)
     rate1, rate_n = args.groups / one, args.groups / many
@@ -68,7 +69,7 @@ def main() -> int:
                           "speedup": speedup, "stage_share": shares})
     update_section("bench_shards", "\n".join([
         f"Measured on {describe(info)}. {args.groups} groups of {args.size}x{args.size} crops (built-in photos, "
-        f"arniqa preset, dri policy), {args.groups_per_shard} per shard; wall time of `build` (scan included) "
+        f"arniqa preset, dri policy), {args.per_shard} per shard; wall time of `build` (scan included) "
         "once Ray and its worker processes have started.",
         "",
         "| Ray workers | groups/s | speedup |",

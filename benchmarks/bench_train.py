@@ -72,7 +72,7 @@ def main() -> int:
         tmp = Path(tmp)
         shards = tmp / "shards"
         subprocess.run([sys.executable, "-m", "pipelines.build_shards", "--out", str(shards), "--groups", "128",
-                        "--groups-per-shard", "16"], check=True, capture_output=True)
+                        "--per-shard", "16"], check=True, capture_output=True)
         steps = ["--stage1.steps", str(args.steps), "--stage2.steps", str(args.steps), "--stage2.eval_every", "0",
                  "--device", device]
         for processes in (1, 2):
@@ -88,7 +88,7 @@ def main() -> int:
                     "--stage1.prototype_batches", "1", "--device", device]
             big = tmp / "shards_base"
             subprocess.run([sys.executable, "-m", "pipelines.build_shards", "--out", str(big), "--groups", "32",
-                            "--groups-per-shard", "8", "--size", "256"], check=True, capture_output=True)
+                            "--per-shard", "8", "--size", "256"], check=True, capture_output=True)
             train(big, out, "all", base)
             rows["dri_iqa_base, 1 process"] = {"stage1_groups_per_s": rate(out, "stage1", "groups_per_s"),
                                                "stage2_images_per_s": rate(out, "stage2", "images_per_s")}

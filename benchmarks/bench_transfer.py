@@ -1,0 +1,424 @@
+"""Does a trained model rank quality on content it never saw, degraded by code that is not the engine?
+
+    python benchmarks/bench_transfer.py --checkpoint runs/tiny/stage2/best.pt [--checkpoint ... --name ...]
+    python benchmarks/bench_transfer.py --model dri_iqa_tiny          # the shipped weights
+
+Three cells, each scored with the model's five-crop policy (``dri.predict_images``):
+
+* ``unseen``: photographs this toolkit never trains on (matplotlib's Grace Hopper, scikit-learn's
+  two sample photos, PyWavelets' aerial and ascent images, scikit-image's grey camera, coins and
+  moon), degraded by the ten implementations below, written here with OpenCV, Pillow and numpy.
+  This is the transfer figure.
+* ``built_in``: the built-in training photos, degraded by the same independent code
+  (does the model know these degradations at all?).
+* ``engine``: the unseen photos, degraded by the engine's closest distortions
+  (does the model know the photos' content?).
+
+Each photo is centre-cropped to a square and shrunk (area filter) to at most 384 px, then degraded
+at 5 levels by each type. Reported per cell: SRCC between the model's score and a full-reference
+oracle over every image (MS-SSIM on luma, implemented here; GMSD as a second oracle), the mean
+within-photo SRCC between score and level (levels 1..5 of one type on one photo; 1 = perfect), both
+per type, the mean score of the pristine photos and how often a pristine photo outscores its
+degraded versions. Writes ``benchmarks/results/transfer.json`` and the ``bench_transfer`` section
+of BENCHMARKS.md (``--no-report`` to skip).
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import io
+import json
+import statistics
+import sys
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+from scipy.stats import spearmanr
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _report import describe, machine, update_section, write_json  # noqa: E402
+
+SIDE = 384
+LEVELS = (1, 2, 3, 4, 5)
+
+
+# --- content ------------------------------------------------------------------------------------
+
+
+def _package_file(package: str, *parts: str) -> Path | None:
+    """A data file shipped inside an installed package, found without importing the package."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))).joinpath(*parts)
+    return path if path.is_file() else None
+
+
+def _read(path: Path) -> np.ndarray:
+    if path.suffix == ".npz":
+        with np.load(path, allow_pickle=False) as data:
+            array = data[data.files[0]]
+    else:
+        array = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        if array is not None and array.ndim == 3:
+            array = cv2.cvtColor(array[:, :, :3], cv2.COLOR_BGR2RGB)
+    if array is None:
+        raise ValueError(f"{path}: not readable")
+    array = np.asarray(array)
+    if array.dtype != np.uint8:
+        array = np.clip(array, 0, 255).astype(np.uint8)
+    return np.repeat(array[:, :, None], 3, axis=2) if array.ndim == 2 else array
+
+
+def _square(image: np.ndarray, side: int = SIDE) -> np.ndarray:
+    h, w = image.shape[:2]
+    s = min(h, w)
+    top, left = (h - s) // 2, (w - s) // 2
+    square = image[top : top + s, left : left + s]
+    return cv2.resize(square, (side, side), interpolation=cv2.INTER_AREA) if s > side else square.copy()
+
+
+UNSEEN = {
+    "grace_hopper": ("matplotlib", "mpl-data", "sample_data", "grace_hopper.jpg"),
+    "china": ("sklearn", "datasets", "images", "china.jpg"),
+    "flower": ("sklearn", "datasets", "images", "flower.jpg"),
+    "aero": ("pywt", "data", "aero.npz"),
+    "ascent": ("pywt", "data", "ascent.npz"),
+    "camera": ("skimage", "data", "camera.png"),
+    "coins": ("skimage", "data", "coins.png"),
+    "moon": ("skimage", "data", "moon.png"),
+}
+
+
+def unseen_photos() -> dict[str, np.ndarray]:
+    """The unseen test photos that are installed (scikit-learn and PyWavelets are optional)."""
+    found = {}
+    for name, (package, *parts) in UNSEEN.items():
+        path = _package_file(package, *parts)
+        if path is not None:
+            found[name] = _square(_read(path))
+    return found
+
+
+def built_in_photos() -> dict[str, np.ndarray]:
+    from degrade.samples import sample_paths
+
+    return {name: _square(_read(path)) for name, path in sample_paths().items()}
+
+
+# --- degradations written without the engine (uint8 RGB (H, W, 3) in, out) -----------------------
+
+
+def _float(image: np.ndarray) -> np.ndarray:
+    return image.astype(np.float32) / 255.0
+
+
+def _uint8(image: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8)
+
+
+def _pil_codec(image: np.ndarray, fmt: str, **options) -> np.ndarray:
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, fmt, **options)
+    buffer.seek(0)
+    return np.asarray(Image.open(buffer).convert("RGB"))
+
+
+def gaussian_blur(image, level, rng):
+    sigma = (0.6, 1.0, 1.8, 3.0, 5.0)[level - 1]
+    return cv2.GaussianBlur(image, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+
+
+def motion_blur(image, level, rng):
+    length = (3, 5, 9, 15, 23)[level - 1]
+    angle = float(rng.uniform(0, 180))
+    size = length + 2
+    kernel = np.zeros((size, size), np.float32)
+    c = (size - 1) / 2
+    dx, dy = np.cos(np.radians(angle)) * (length - 1) / 2, np.sin(np.radians(angle)) * (length - 1) / 2
+    cv2.line(kernel, (int(round(c - dx)), int(round(c - dy))), (int(round(c + dx)), int(round(c + dy))), 1.0, 1,
+             cv2.LINE_AA)
+    return cv2.filter2D(image, -1, kernel / kernel.sum(), borderType=cv2.BORDER_REFLECT)
+
+
+def jpeg(image, level, rng):
+    return _pil_codec(image, "JPEG", quality=(50, 30, 18, 10, 5)[level - 1])
+
+
+def jpeg2000(image, level, rng):
+    return _pil_codec(image, "JPEG2000", quality_mode="rates", quality_layers=[(20, 50, 100, 200, 400)[level - 1]])
+
+
+def webp(image, level, rng):
+    return _pil_codec(image, "WEBP", quality=(50, 25, 12, 5, 1)[level - 1])
+
+
+def gaussian_noise(image, level, rng):
+    sigma = (0.02, 0.04, 0.07, 0.11, 0.16)[level - 1]
+    return _uint8(_float(image) + rng.normal(0.0, sigma, image.shape).astype(np.float32))
+
+
+def impulse_noise(image, level, rng):
+    density = (0.005, 0.015, 0.03, 0.06, 0.12)[level - 1]
+    out = image.copy()
+    u = rng.random(image.shape[:2])
+    out[u < density / 2] = 0
+    out[(u >= density / 2) & (u < density)] = 255
+    return out
+
+
+def resize(image, level, rng):
+    scale = (0.7, 0.5, 0.35, 0.25, 0.15)[level - 1]
+    h, w = image.shape[:2]
+    small = Image.fromarray(image).resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.BICUBIC)
+    return np.asarray(small.resize((w, h), Image.BICUBIC))
+
+
+def contrast_reduction(image, level, rng):
+    keep = (0.75, 0.55, 0.4, 0.28, 0.18)[level - 1]
+    x = _float(image)
+    return _uint8(x.mean() + keep * (x - x.mean()))
+
+
+def gamma_darkening(image, level, rng):
+    gamma = (1.3, 1.7, 2.2, 2.9, 3.8)[level - 1]
+    return _uint8(_float(image) ** gamma)
+
+
+INDEPENDENT: dict[str, Callable] = {f.__name__: f for f in (
+    gaussian_blur, motion_blur, jpeg, jpeg2000, webp, gaussian_noise, impulse_noise, resize, contrast_reduction,
+    gamma_darkening)}
+
+# The engine's closest counterpart of each type (for the "engine" cell).
+ENGINE = {"gaussian_blur": "gaussian_blur", "motion_blur": "motion_blur", "jpeg": "jpeg", "jpeg2000": "jpeg2000",
+          "webp": "webp", "gaussian_noise": "white_noise", "impulse_noise": "impulse_noise", "resize": "resize",
+          "contrast_reduction": "contrast_compression", "gamma_darkening": "darken"}
+
+
+def engine_degrade(image: np.ndarray, name: str, seed: int) -> list[np.ndarray]:
+    """The engine's ``name`` at levels 1..5 with shared random draws (only severity changes)."""
+    import torch
+
+    import degrade
+    from degrade.plan import Plan
+    from degrade.sampling import at_level, make_step
+
+    x = torch.from_numpy(image).permute(2, 0, 1).float().div(255.0)
+    first = make_step(name, 1, torch.Generator().manual_seed(seed))
+    plans = [Plan((at_level(first, level),)) for level in LEVELS]
+    out = degrade.apply_plans(x.expand(len(LEVELS), -1, -1, -1).contiguous(), plans, quantize=True)
+    return [o.permute(1, 2, 0).mul(255.0).round().byte().numpy() for o in out]
+
+
+# --- full-reference oracles (luma, [0, 1]) -------------------------------------------------------
+
+
+def _luma(image: np.ndarray) -> np.ndarray:
+    x = image.astype(np.float64) / 255.0
+    return 0.299 * x[..., 0] + 0.587 * x[..., 1] + 0.114 * x[..., 2]
+
+
+def _ssim_terms(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    c1, c2 = 0.01**2, 0.03**2
+    blur = lambda t: cv2.GaussianBlur(t, (11, 11), 1.5, borderType=cv2.BORDER_REFLECT)  # noqa: E731
+    mu_a, mu_b = blur(a), blur(b)
+    var_a, var_b, cov = blur(a * a) - mu_a**2, blur(b * b) - mu_b**2, blur(a * b) - mu_a * mu_b
+    cs = (2 * cov + c2) / (var_a + var_b + c2)
+    luminance = (2 * mu_a * mu_b + c1) / (mu_a**2 + mu_b**2 + c1)
+    return float(np.mean(luminance * cs)), float(np.mean(cs))
+
+
+def ms_ssim(reference: np.ndarray, image: np.ndarray) -> float:
+    """Multi-scale SSIM (Wang, Simoncelli, Bovik 2003) on luma: 5 scales, the published weights."""
+    weights = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
+    a, b = _luma(reference), _luma(image)
+    value = 1.0
+    for i, weight in enumerate(weights):
+        ssim, cs = _ssim_terms(a, b)
+        value *= max(ssim if i == len(weights) - 1 else cs, 1e-6) ** weight
+        a, b = cv2.resize(a, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA), cv2.resize(
+            b, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
+    return value
+
+
+def gmsd_quality(reference: np.ndarray, image: np.ndarray) -> float:
+    """Minus the Gradient Magnitude Similarity Deviation (Xue et al. 2014): higher is better."""
+    prewitt = np.array([[1, 0, -1], [1, 0, -1], [1, 0, -1]], np.float64) / 3.0
+
+    def magnitude(x):
+        x = cv2.resize(x, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
+        gx = cv2.filter2D(x, -1, prewitt, borderType=cv2.BORDER_REPLICATE)
+        gy = cv2.filter2D(x, -1, prewitt.T, borderType=cv2.BORDER_REPLICATE)
+        return np.sqrt(gx * gx + gy * gy)
+
+    m_r, m_d = magnitude(_luma(reference)), magnitude(_luma(image))
+    c = 170.0 / 255.0**2
+    return -float(np.std((2 * m_r * m_d + c) / (m_r**2 + m_d**2 + c)))
+
+
+# --- one cell -----------------------------------------------------------------------------------
+
+
+def make_cell(photos: dict[str, np.ndarray], engine: bool) -> list[dict]:
+    """Every test image of a cell: pristine photos (level 0) and each type at levels 1..5."""
+    items = []
+    for p, (photo, image) in enumerate(sorted(photos.items())):
+        items.append({"photo": photo, "type": "pristine", "level": 0, "image": image})
+        for t, name in enumerate(INDEPENDENT):
+            if engine:
+                outputs = engine_degrade(image, ENGINE[name], seed=1000 * p + t)
+            else:
+                outputs = [INDEPENDENT[name](image, level, np.random.default_rng(1000 * p + t)) for level in LEVELS]
+            for level, out in zip(LEVELS, outputs):
+                items.append({"photo": photo, "type": name, "level": level, "image": out})
+    references = {item["photo"]: item["image"] for item in items if item["level"] == 0}
+    for item in items:
+        item["ms_ssim"] = ms_ssim(references[item["photo"]], item["image"])
+        item["gmsd"] = gmsd_quality(references[item["photo"]], item["image"])
+    return items
+
+
+def _srcc(a, b) -> float:
+    if len(set(a)) < 2 or len(set(b)) < 2:
+        return float("nan")
+    return float(spearmanr(a, b).statistic)
+
+
+def _mean(values) -> float:
+    values = [v for v in values if v == v]
+    return statistics.fmean(values) if values else float("nan")
+
+
+def summarise(items: list[dict], scores: list[float]) -> dict:
+    """Transfer metrics of one model on one cell."""
+    for item, score in zip(items, scores):
+        item["score"] = score
+    degraded = [i for i in items if i["level"] > 0]
+    by_curve: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for item in degraded:
+        by_curve[(item["photo"], item["type"])].append(item)
+    pristine = {i["photo"]: i["score"] for i in items if i["level"] == 0}
+
+    def within(curves):
+        return _mean(_srcc([i["score"] for i in c], [-i["level"] for i in c]) for c in curves)
+
+    per_type = {}
+    for name in INDEPENDENT:
+        of_type = [i for i in degraded if i["type"] == name]
+        curves = [c for (photo, t), c in by_curve.items() if t == name]
+        per_type[name] = {"within_level": within(curves),
+                          "srcc_oracle": _srcc([i["score"] for i in of_type], [i["ms_ssim"] for i in of_type])}
+    return {
+        "images": len(items),
+        "photos": len(pristine),
+        "srcc_oracle": _srcc([i["score"] for i in items], [i["ms_ssim"] for i in items]),
+        "srcc_gmsd": _srcc([i["score"] for i in items], [i["gmsd"] for i in items]),
+        "within_level": within(by_curve.values()),
+        "pristine_mean": _mean(pristine.values()),
+        "degraded_mean": _mean(i["score"] for i in degraded),
+        "pristine_above_degraded": _mean(float(pristine[i["photo"]] > i["score"]) for i in degraded),
+        "oracle_within_level": within_oracle(by_curve.values()),
+        "per_type": per_type,
+    }
+
+
+def within_oracle(curves) -> float:
+    return _mean(_srcc([i["ms_ssim"] for i in c], [-i["level"] for i in c]) for c in curves)
+
+
+def score(model, items: list[dict], batch: int, device: str) -> list[float]:
+    import torch
+
+    import dri
+
+    tensors = [torch.from_numpy(np.ascontiguousarray(i["image"])).permute(2, 0, 1).contiguous() for i in items]
+    results = dri.predict_images(model, tensors, batch_size=batch, device=device)
+    return [r.score for r in results]
+
+
+# --- report -------------------------------------------------------------------------------------
+
+CELLS = {"unseen": "unseen photos, independent code", "built_in": "built-in photos, independent code",
+         "engine": "unseen photos, the engine's degradations"}
+
+
+def markdown(results: dict) -> str:
+    info = results["machine"]
+    lines = [f"Measured on {describe(info)}. Photos: {', '.join(results['photos']['unseen'])} (unseen); "
+             f"{len(results['photos']['built_in'])} built-in. Each: pristine + 10 types x 5 levels, at most "
+             f"{SIDE} px. Oracle: MS-SSIM on luma (GMSD as a second oracle).", ""]
+    lines += ["| model | cell | SRCC vs MS-SSIM | SRCC vs GMSD | within-photo level SRCC | pristine mean | "
+              "degraded mean | pristine above degraded |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for name, model in results["models"].items():
+        for cell, r in model["cells"].items():
+            lines.append(f"| {name} | {CELLS[cell]} | {r['srcc_oracle']:.3f} | {r['srcc_gmsd']:.3f} | "
+                         f"{r['within_level']:.3f} | {r['pristine_mean']:.3f} | {r['degraded_mean']:.3f} | "
+                         f"{r['pristine_above_degraded']:.2f} |")
+    types = list(INDEPENDENT)
+    lines += ["", "Per type on unseen photos, independent code (within-photo level SRCC / SRCC vs MS-SSIM):", "",
+              "| model | " + " | ".join(types) + " |", "|---|" + "---:|" * len(types)]
+    for name, model in results["models"].items():
+        per = model["cells"]["unseen"]["per_type"]
+        lines.append(f"| {name} | " + " | ".join(f"{per[t]['within_level']:.2f} / {per[t]['srcc_oracle']:.2f}"
+                                                 for t in types) + " |")
+    oracle = results["oracle_within_level"]
+    lines += ["", f"The oracle's own within-photo level SRCC: {oracle:.3f}."]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", action="append", default=[], help="a checkpoint written by dri.train")
+    parser.add_argument("--model", action="append", default=[], help="a registered model with shipped weights")
+    parser.add_argument("--name", action="append", default=[], help="a label per checkpoint/model, in order")
+    parser.add_argument("--cells", nargs="+", choices=list(CELLS), default=list(CELLS))
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--out", default=None, help="JSON path (default benchmarks/results/transfer.json)")
+    parser.add_argument("--no-report", action="store_true", help="do not rewrite the BENCHMARKS.md section")
+    args = parser.parse_args(argv)
+    import torch
+
+    import dri
+
+    torch.set_grad_enabled(False)
+    models = [(f"checkpoint:{c}", lambda c=c: dri.load_model(c, args.device)[0]) for c in args.checkpoint]
+    models += [(f"model:{m}", lambda m=m: dri.create_model(m, pretrained=True).eval()) for m in args.model]
+    if not models:
+        parser.error("give at least one --checkpoint or --model")
+    names = args.name + [label for label, _ in models[len(args.name):]]
+    photos = {"unseen": unseen_photos(), "built_in": built_in_photos()}
+    cells = {cell: make_cell(photos["built_in" if cell == "built_in" else "unseen"], engine=cell == "engine")
+             for cell in args.cells}
+    results: dict = {"machine": machine(), "photos": {k: sorted(v) for k, v in photos.items()}, "models": {},
+                     "oracle_within_level": within_oracle(
+                         [[i for i in cells.get("unseen", next(iter(cells.values()))) if i["photo"] == p and i["type"] == t]
+                          for p in photos["unseen"] for t in INDEPENDENT])}
+    for name, (label, build) in zip(names, models):
+        model = build()
+        results["models"][name] = {"source": label, "cells": {}}
+        for cell, items in cells.items():
+            summary = summarise(items, score(model, items, args.batch, args.device))
+            results["models"][name]["cells"][cell] = summary
+            print(f"{name} [{cell}]: SRCC vs oracle {summary['srcc_oracle']:.3f}, within-photo level "
+                  f"{summary['within_level']:.3f}, pristine {summary['pristine_mean']:.3f} vs degraded "
+                  f"{summary['degraded_mean']:.3f}", flush=True)
+    out = Path(args.out) if args.out else None
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(results, indent=2) + "\n")
+    else:
+        write_json("transfer", results)
+    if not args.no_report:
+        update_section("bench_transfer", markdown(results))
+    print(markdown(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

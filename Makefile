@@ -13,7 +13,7 @@ $(PY):
 	$(PY) -m pip install --quiet --upgrade pip
 
 $(VENV)/.installed: setup.cfg pyproject.toml | $(PY)
-	$(PY) -m pip install --quiet -e .
+	$(PY) -m pip install --quiet -e '.[all]'
 	touch $@
 
 $(VENV)/.installed-dev: setup.cfg pyproject.toml | $(PY)
@@ -41,13 +41,18 @@ test: $(VENV)/.installed-dev
 test-all: $(VENV)/.installed-dev
 	$(PY) -m pytest
 
-bench: $(VENV)/.installed-dev
+$(VENV)/.installed-bench: setup.cfg pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	touch $@ $(VENV)/.installed $(VENV)/.installed-dev
+
+bench: $(VENV)/.installed-bench
 	$(PY) benchmarks/bench_degrade.py
 	$(PY) benchmarks/bench_datasets.py
 	$(PY) benchmarks/bench_shards.py
 	$(PY) benchmarks/bench_loader.py
 	$(PY) benchmarks/bench_model.py
 	$(PY) benchmarks/bench_train.py
+	$(PY) benchmarks/bench_transfer.py --model dri_iqa_tiny
 
 clean:
 	rm -rf $(OUT) .pytest_cache

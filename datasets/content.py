@@ -8,7 +8,8 @@ the image and the record. Augmentation multiplies a few photographs into many co
   one photo is seen at several distances;
 * ``rot90`` and ``flip``: quarter turns and a mirror image;
 * ``permute``: an order of the colour channels (a blue sky becomes a red one: new colours,
-  the same natural structure).
+  the same natural structure);
+* ``grey``: the luma of the crop in all three channels, as in a black-and-white photograph.
 """
 from __future__ import annotations
 
@@ -33,20 +34,24 @@ class Augment:
         rot90: draw quarter turns.
         flip: draw mirror images.
         permute: draw colour-channel orders.
+        grey: probability that a crop becomes black-and-white.
     """
 
     min_scale: float = 1.0
     rot90: bool = False
     flip: bool = False
     permute: bool = False
+    grey: float = 0.0
 
     def __post_init__(self) -> None:
         if not 0.0 < self.min_scale <= 1.0:
             raise ValueError(f"augment.min_scale must be in (0, 1], got {self.min_scale}")
+        if not 0.0 <= self.grey <= 1.0:
+            raise ValueError(f"augment.grey must be in [0, 1], got {self.grey}")
 
     @property
     def active(self) -> bool:
-        return self.min_scale < 1.0 or self.rot90 or self.flip or self.permute
+        return self.min_scale < 1.0 or self.rot90 or self.flip or self.permute or self.grey > 0
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,7 @@ class View:
     rot90: int = 0
     flip: bool = False
     permute: tuple[int, int, int] = IDENTITY
+    grey: bool = False
 
     def __post_init__(self) -> None:
         if self.window < self.size or self.size < 1 or self.top < 0 or self.left < 0:
@@ -84,13 +90,15 @@ class View:
             d["flip"] = True
         if self.permute != IDENTITY:
             d["permute"] = list(self.permute)
+        if self.grey:
+            d["grey"] = True
         return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> View:
         top, left, window = (int(v) for v in d["box"])
         return cls(top, left, window, int(d.get("size", window)), int(d.get("rot90", 0)), bool(d.get("flip", False)),
-                   tuple(d.get("permute", IDENTITY)))
+                   tuple(d.get("permute", IDENTITY)), bool(d.get("grey", False)))
 
     def apply(self, image: torch.Tensor) -> torch.Tensor:
         """The view of a uint8 (3, H, W) source image: uint8 (3, size, size)."""
@@ -107,6 +115,9 @@ class View:
             out = out.flip(-1)
         if self.permute != IDENTITY:
             out = out[list(self.permute)]
+        if self.grey:  # ITU-R BT.601 luma, rounded, in every channel
+            luma = (0.299 * out[0].double() + 0.587 * out[1].double() + 0.114 * out[2].double()).round()
+            out = luma.clamp(0, 255).to(torch.uint8).expand(3, -1, -1)
         return out.contiguous()
 
 
@@ -127,13 +138,15 @@ def draw_view(height: int, width: int, size: int, augment: Augment, g: torch.Gen
     rot90 = int(torch.randint(4, (), generator=g)) if augment.rot90 else 0
     flip = bool(torch.randint(2, (), generator=g)) if augment.flip else False
     permute = PERMUTATIONS[int(torch.randint(len(PERMUTATIONS), (), generator=g))] if augment.permute else IDENTITY
-    return View(top, left, window, size, rot90, flip, permute)
+    grey = bool(float(torch.rand((), generator=g, dtype=torch.float64)) < augment.grey) if augment.grey else False
+    return View(top, left, window, size, rot90, flip, permute, grey)
 
 
 def view_key(meta_side: Mapping[str, Any]) -> str:
     """Identity of the clean content behind an image: source image and view (crop and augmentation)."""
     v = View.from_dict(meta_side)
-    extra = "" if v.to_dict().keys() == {"box"} else f"/{v.size},{v.rot90},{int(v.flip)},{''.join(map(str, v.permute))}"
+    extra = "" if v.to_dict().keys() == {"box"} else \
+        f"/{v.size},{v.rot90},{int(v.flip)},{''.join(map(str, v.permute))}" + (",grey" if v.grey else "")
     return f"{meta_side['id']}@{v.top},{v.left},{v.window}{extra}"
 
 

@@ -63,6 +63,8 @@ class BuildSpec:
     rot90: bool = field(default=False, metadata=_help("content augmentation: random quarter turns"))
     flip: bool = field(default=False, metadata=_help("content augmentation: random mirror images"))
     permute: bool = field(default=False, metadata=_help("content augmentation: random colour-channel orders"))
+    grey: float = field(default=0.0, metadata=_help("content augmentation: probability that a crop becomes "
+                                                   "black-and-white"))
     device: str = field(default="cpu", metadata=_help("engine device: cpu or cuda (each task then asks for a GPU)"))
     render_batch: int = field(default=16, metadata=_help("groups per engine call (recorded; replay uses it)"))
     png_level: int = field(default=3, metadata=_help("PNG compression level 0-9 (smaller: faster, larger files)"))
@@ -88,7 +90,7 @@ class BuildSpec:
     def augment(self):  # -> datasets.content.Augment (imported here: this module loads no torch)
         from .content import Augment
 
-        return Augment(self.min_scale, self.rot90, self.flip, self.permute)
+        return Augment(self.min_scale, self.rot90, self.flip, self.permute, self.grey)
 
     @property
     def shards(self) -> int:

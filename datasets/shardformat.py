@@ -21,6 +21,7 @@ import json
 import math
 import os
 import re
+import tarfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,7 +56,9 @@ class BuildSpec:
     groups: int = field(default=512, metadata=_help("number of groups"))
     per_shard: int = field(default=32, metadata=_help("groups per shard"))
     size: int = field(default=256, metadata=_help("square crop side in pixels"))
-    preset: str = field(default="arniqa", metadata=_help("degradation composition preset"))
+    preset: str = field(default="arniqa-monotone", metadata=_help(
+        "degradation composition preset: arniqa-monotone (ARNIQA's composition, levels that mean severity), arniqa "
+        "(ARNIQA's own tables), kadid"))
     policy: str = field(default="dri", metadata=_help("how x1, x2 and y relate (sampling policy)"))
     seed: int = field(default=0, metadata=_help("seed of contents, crops and plans"))
     min_scale: float = field(default=1.0, metadata=_help(
@@ -325,5 +328,10 @@ def iter_samples(url: str | os.PathLike) -> Iterator[dict[str, bytes]]:
         files = ({**f, "__url__": url} for f in tar_file_iterator(stream))
         for sample in group_by_keys(files):
             yield {k: v for k, v in sample.items() if not k.startswith("__") or k == "__key__"}
+        # Python's tar reader ends quietly at an invalid header after the first: what follows the end
+        # of a sound archive is zeros, so anything else means the rest of the shard was cut off.
+        while block := stream.read(1 << 16):
+            if block.strip(b"\x00"):
+                raise tarfile.ReadError(f"{url}: an invalid tar header; the rest of the shard cannot be read")
     finally:
         stream.close()

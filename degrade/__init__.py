@@ -15,7 +15,7 @@ _LAZY = {
     "apply": ".engine",
     "apply_plans": ".engine",
     "quantize_8bit": ".engine",
-    "ENGINE_VERSION": ".engine",
+    "ENGINE_VERSION": "._version",
     "RandomDegradation": ".modules",
     "POLICIES": ".pairs",
     "GroupPlans": ".pairs",

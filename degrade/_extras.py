@@ -7,15 +7,21 @@ TensorBoard, piq).
 """
 from __future__ import annotations
 
-import importlib.metadata
 import importlib.util
 
 PACKAGE = "dri-toolkit"
 
 
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
 def require(feature: str, extra: str, *modules: str) -> None:
     """Raise ImportError naming the extra to install when any of ``modules`` is missing."""
-    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    missing = [m for m in modules if not _installed(m)]
     if missing:
         raise ImportError(f"{feature} needs {', '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} not "
                           f"installed: pip install '{PACKAGE}[{extra}]'")

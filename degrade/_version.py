@@ -1,2 +1,11 @@
-"""The toolkit's version (one place: the package metadata, every ``--version`` and checkpoint read it)."""
+"""Versions, in one place.
+
+``__version__``: the toolkit's (the package metadata, every ``--version`` and checkpoint read it).
+``ENGINE_VERSION``: the version of the engine's outputs. It changes whenever any op's output for
+the same plan changes (a new algorithm, a new fast path), so plans and shards record which engine
+made them, and a replay by another version is reported as such, not as corruption. History: "1"
+the first release; "2" CPU fast paths (OpenCV per image plane) and ARNIQA's own tables for the
+``arniqa`` preset. ``tests/degrade/calibration.json`` pins the outputs of each version.
+"""
 __version__ = "0.2.0"
+ENGINE_VERSION = "2"

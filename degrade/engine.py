@@ -6,6 +6,7 @@ from collections.abc import Sequence
 import torch
 
 from ._checks import to_batch
+from ._version import ENGINE_VERSION  # noqa: F401 - part of the engine's public face
 from .ops._batch import map_groups
 from .plan import Plan, Step
 from .registry import DEFAULT_TABLE, Distortion, get
@@ -13,11 +14,6 @@ from .sampling import _generator, make_step
 
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
 
-# The version of the engine's outputs: it changes whenever any op's output for the same plan
-# changes (new algorithm, new fast path), so shards and plans record which engine made them and a
-# replay by another version is reported as such, not as corruption. History: "1" the first
-# release; "2" CPU fast paths (OpenCV per image) and ARNIQA's own tables for the arniqa preset.
-ENGINE_VERSION = "2"
 
 
 def quantize_8bit(x: torch.Tensor) -> torch.Tensor:

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
+from ._version import ENGINE_VERSION
+
 PLAN_VERSION = 1
 
 
@@ -96,7 +98,8 @@ class Plan:
         return tuple(s.level for s in self.steps)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"version": PLAN_VERSION, "steps": [s.to_dict() for s in self.steps]}
+        """The plan as JSON-able data, with the engine version that replays it exactly."""
+        return {"version": PLAN_VERSION, "engine": ENGINE_VERSION, "steps": [s.to_dict() for s in self.steps]}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Plan:

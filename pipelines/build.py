@@ -13,6 +13,7 @@ import json
 import math
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,8 +40,8 @@ SCAN_CHUNK = 32
 # --- scanning ------------------------------------------------------------------------------
 
 
-@ray.remote(num_cpus=1)
-def _scan_chunk(entries: list[dict[str, Any]], min_side: int, root: str | None) -> list[dict[str, Any]]:
+def scan_entries(entries: list[dict[str, Any]], min_side: int, root: str | None) -> list[dict[str, Any]]:
+    """Decode each entry's image once: its size, or why it cannot be used."""
     for entry in entries:
         try:
             image = load_uri(entry["uri"], root=root)
@@ -51,6 +52,10 @@ def _scan_chunk(entries: list[dict[str, Any]], min_side: int, root: str | None) 
         entry.update(height=int(h), width=int(w), ok=min(h, w) >= min_side,
                      reason=None if min(h, w) >= min_side else f"{w}x{h} is smaller than the {min_side} px crop")
     return entries
+
+
+_scan_chunk = ray.remote(num_cpus=1)(scan_entries)
+SCAN_LOCAL = 256  # up to this many images are scanned on the driver's threads (no Ray task start-up)
 
 
 def _cite(uri: str, root: Path | None) -> str:
@@ -93,13 +98,18 @@ def scan(source_spec: str, min_side: int, out: Path, window: int
             todo.append(entry)
     step = max(1, min(SCAN_CHUNK, math.ceil(len(todo) / window)))
     chunks = [todo[i : i + step] for i in range(0, len(todo), step)]
-    outcome = run_tasks(lambda i: _scan_chunk.remote(chunks[i], min_side, str(root) if root else None),
-                        list(range(len(chunks))), window, units=lambda i: len(chunks[i]), unit="image",
-                        description="scanning")
-    scanned = {e["uri"]: e for result in outcome.results.values() for e in result}
-    for i, error in outcome.failures.items():
-        for e in chunks[i]:
-            scanned[e["uri"]] = {**e, "ok": False, "reason": error}
+    folder = str(root) if root else None
+    if len(todo) <= SCAN_LOCAL:  # decoding releases the GIL: threads are enough, and start at once
+        with ThreadPoolExecutor(max(1, window // 2)) as pool:
+            results = list(pool.map(lambda chunk: scan_entries(chunk, min_side, folder), chunks))
+        scanned = {e["uri"]: e for result in results for e in result}
+    else:
+        outcome = run_tasks(lambda i: _scan_chunk.remote(chunks[i], min_side, folder), list(range(len(chunks))),
+                            window, units=lambda i: len(chunks[i]), unit="image", description="scanning")
+        scanned = {e["uri"]: e for result in outcome.results.values() for e in result}
+        for i, error in outcome.failures.items():
+            for e in chunks[i]:
+                scanned[e["uri"]] = {**e, "ok": False, "reason": error}
     entries = [scanned.get(e["uri"], e) for e in entries]
     shardio.write_json_atomic(cache_path, {"entries": [e for e in entries if "bytes" in e]})
     contents = [Content(e["id"], e["uri"], e["source"], e["height"], e["width"], e["part"])

@@ -227,7 +227,8 @@ def verify(folder: str | Path, *, replay: bool = True, workers: int | None = Non
     if twice:
         folder_problems.append(f"{len(twice)} group(s) appear more than once, e.g. {group_key(twice[0])}")
     if expected_names is not None:
-        absent = sorted(set(range(spec.groups)) - set(seen))
+        faulty = {index_of[n] for n in report.problems if n in index_of}  # their own problems say why
+        absent = sorted(g for g in set(range(spec.groups)) - set(seen) if g // spec.per_shard not in faulty)
         if absent:
             folder_problems.append(f"{len(absent)} of the {spec.groups} groups are nowhere in the shards, e.g. "
                                    f"{group_key(absent[0])}")

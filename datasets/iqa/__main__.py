@@ -12,14 +12,17 @@ from . import DatasetError, key_values, load, names, options_help
 
 def _verify(table) -> list[str]:
     from ..decoding import ImageError, read
+    from ..progress import progress
 
     bad = []
-    for record in table:
-        for path in {record.image, record.ref} - {None}:
-            try:
-                read(path)
-            except ImageError as error:
-                bad.append(str(error))
+    with progress(total=len(table), desc="decoding", unit="image") as bar:
+        for record in table:
+            for path in {record.image, record.ref} - {None}:
+                try:
+                    read(path)
+                except ImageError as error:
+                    bad.append(str(error))
+            bar.update(1)
     return sorted(set(bad))
 
 
@@ -56,7 +59,10 @@ def inspect(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from degrade._version import __version__
+
     parser = argparse.ArgumentParser(prog="python -m datasets.iqa", description="Inspect IQA datasets.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("inspect", help="counts, score range and direction, contents and every problem found",
                        description="Read a dataset leniently and report it. Exits 1 when the layout is unusable.")

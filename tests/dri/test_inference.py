@@ -73,3 +73,53 @@ def test_checkpoints_never_unpickle_foreign_objects(tmp_path):
         dri.load_model(path)
     with pytest.raises(FileNotFoundError, match="no such weights file"):
         dri.load_model(tmp_path / "absent.pt")
+
+
+def test_prediction_lists_what_it_cannot_score_and_never_blocks(tiny, tmp_path):
+    import subprocess
+    import sys
+
+    from tests.datasets.test_sources import bomb_png
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "ok.jpg").write_bytes(sample_path("coffee").read_bytes() if sample_path("coffee").suffix == ".jpg"
+                                    else sample_path("rocket").read_bytes())
+    (folder / "anim.gif").write_bytes(b"GIF89a")
+    (folder / "gone.png").symlink_to(folder / "missing.png")
+    (folder / "loop.png").symlink_to(folder / "loop.png")
+    os.mkfifo(folder / "pipe.png")  # reading it would block forever
+    bomb_png(folder / "bomb.png", 20000, 20000)
+    code = ("import sys, dri, torch; torch.manual_seed(0)\n"
+            "from dri.inference import predict_images\n"
+            f"r = predict_images(dri.create_model('dri_iqa_tiny'), [{str(folder)!r}], workers=1)\n"
+            "print('|'.join(f'{p.item.rsplit(\"/\", 1)[-1]}={p.score is not None}:{p.error}' for p in r))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = dict(part.split("=", 1) for part in result.stdout.strip().split("|"))
+    assert rows["ok.jpg"].startswith("True")
+    assert "not an image suffix" in rows["anim.gif"] and "dangling" in rows["gone.png"]
+    assert "loop" in rows["loop.png"] and "not a regular file" in rows["pipe.png"]
+    assert rows["bomb.png"].startswith("False") and "megapixels, above the limit" in rows["bomb.png"]
+
+
+def test_safetensors_weights_round_trip_and_torch_hub(tiny, tmp_path):
+    from pathlib import Path
+
+    path = tmp_path / "tiny.safetensors"
+    sha = checkpoint.export_safetensors(tiny, path, "dri_iqa_tiny", {}, dtype=torch.float32, note="test")
+    model, info = dri.load_model(path)
+    assert info["sha256"] == sha and info["model_name"] == "dri_iqa_tiny" and info["note"] == "test"
+    x = torch.rand(2, 3, 128, 128)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), tiny(x))
+    half = tmp_path / "half.safetensors"
+    checkpoint.export_safetensors(tiny, half, "dri_iqa_tiny", {})
+    assert half.stat().st_size < 0.6 * path.stat().st_size  # fp16 by default
+    assert dri.create_model("dri_iqa_tiny", checkpoint=half).state_dict().keys() == tiny.state_dict().keys()
+    repo = Path(__file__).resolve().parents[2]
+    hub = torch.hub.load(str(repo), "dri_iqa_tiny", source="local", pretrained=False)
+    assert isinstance(hub, dri.DRIIQA)
+    (tmp_path / "junk.safetensors").write_bytes(b"not safetensors")
+    with pytest.raises(CheckpointError, match="not weights this toolkit can load"):
+        dri.load_model(tmp_path / "junk.safetensors")

@@ -78,7 +78,7 @@ def test_a_duplicated_shard_is_caught(built, tmp_path):
     rewrite_shard(out, 1, list(iter_samples(out / "shard-000000.tar")))  # shard 1 now holds shard 0's groups
     report = verify(out)
     assert "not a group of this shard" in report.problems["shard-000001.tar"][0]
-    assert any("2 of the 8 groups are nowhere in the shards, e.g. g000000002" in p for p in report.problems[FOLDER])
+    assert report.sound == 3
     rewrite_shard(out, 1, list(iter_samples(built / "shard-000001.tar")) * 2)  # its own groups, twice
     report = verify(out)
     assert any("appear more than once" in p for p in report.problems[FOLDER])

@@ -154,12 +154,13 @@ class Prediction:
 
 def predict_images(model: DRIIQA, inputs: Sequence, *, batch_size: int = 16, device: str | torch.device = "cpu",
                    crop: str = "five", max_side: int | None = None, workers: int = 0,
-                   progress: bool = False) -> list[Prediction]:
+                   progress: bool = False, chunk: int | None = None) -> list[Prediction]:
     """Score image files, folders (recursive) or tensors ((3, H, W) float in [0, 1] or uint8), in input order.
 
     Unreadable files get ``score=None`` and the reason in ``error``; the others are unaffected. Files a
     folder scan leaves out (other suffixes, hidden files, links leaving the folder, non-regular
-    files) come last, also with ``score=None`` and the reason.
+    files) come last, also with ``score=None`` and the reason. ``chunk``: crops per forward pass
+    (default: :data:`CPU_CHUNK` on the CPU, a whole batch on a GPU).
     """
     items: list = []
     skipped: list[tuple[str, str]] = []
@@ -179,7 +180,7 @@ def predict_images(model: DRIIQA, inputs: Sequence, *, batch_size: int = 16, dev
     with progress_bar(total=len(items), desc="scoring", unit="img", disable=not progress) as bar:
         for indices, crops, bad in loader:
             if crops is not None:
-                for i, score in zip(indices, score_crops(model, crops, device).tolist()):
+                for i, score in zip(indices, score_crops(model, crops, device, chunk).tolist()):
                     results[i].score = score
             for i, error in bad:
                 results[i].error = error

@@ -7,8 +7,8 @@ first use (``import degrade`` alone does not load torch).
 from __future__ import annotations
 
 import importlib
-from typing import Any
 
+from ._extras import lazy_exports
 from ._version import __version__
 
 _LAZY = {
@@ -34,16 +34,4 @@ _LAZY = {
 }
 
 __all__ = sorted(_LAZY)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        importlib.import_module(".catalogue", __name__)  # registers the distortions
-        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'degrade' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_LAZY])
+__getattr__ = lazy_exports(__name__, _LAZY, first_use=lambda: importlib.import_module(".catalogue", __name__))

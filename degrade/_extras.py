@@ -7,7 +7,11 @@ TensorBoard, piq).
 """
 from __future__ import annotations
 
+import importlib
 import importlib.util
+import sys
+from collections.abc import Callable
+from typing import Any
 
 PACKAGE = "dri-toolkit"
 
@@ -40,3 +44,18 @@ def check_datasets_package() -> None:
             "the 'datasets' package found first is not this toolkit's (Hugging Face's datasets is installed in this "
             f"environment, at {list(spec.submodule_search_locations)[0]}); both use the name 'datasets'. Install "
             f"{PACKAGE} in its own virtual environment (the Makefile's .venv), or uninstall the other one")
+
+
+def lazy_exports(package: str, table: dict[str, str], first_use: Callable[[], None] | None = None):
+    """A module ``__getattr__`` for ``package`` that imports each name of ``table`` (name -> submodule)
+    on first use, so importing the package stays cheap; ``first_use`` runs before the first import."""
+    def __getattr__(name: str) -> Any:
+        if name not in table:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        if first_use is not None:
+            first_use()
+        value = getattr(importlib.import_module(table[name], package), name)
+        setattr(sys.modules[package], name, value)
+        return value
+
+    return __getattr__

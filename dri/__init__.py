@@ -5,9 +5,7 @@ Names are imported on first use, so ``python -m dri.train --help`` does not load
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from degrade._extras import lazy_exports
 from degrade._version import __version__
 
 _LAZY = {
@@ -23,15 +21,4 @@ _LAZY = {
 }
 
 __all__ = sorted(_LAZY)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'dri' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_LAZY])
+__getattr__ = lazy_exports(__name__, _LAZY)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -27,6 +28,7 @@ def start_ray(address: str | None, workers: int | None, object_store_mb: int = 2
     """
     if not ray.is_initialized():
         if address:
+            _check_reachable(address)
             try:
                 ray.init(address=address, logging_level=logging.WARNING, log_to_driver=True)
             except (ConnectionError, RuntimeError, ValueError) as error:
@@ -45,6 +47,23 @@ def start_ray(address: str | None, workers: int | None, object_store_mb: int = 2
                 object_store_memory=object_store_mb * 1024 * 1024,
             )
     return int(ray.cluster_resources().get("CPU", 1))
+
+
+def _check_reachable(address: str, timeout: float = 10.0) -> None:
+    """Fail at once when a ``host:port`` address has nothing listening (Ray itself retries for minutes).
+
+    ``auto``, ``local`` and ``ray://`` client addresses are left to Ray.
+    """
+    if address in ("auto", "local") or "://" in address or ":" not in address:
+        return
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            return
+    except (OSError, ValueError) as error:
+        reason = error.strerror or str(error) if isinstance(error, OSError) else f"bad port {port!r}"
+        raise RayUnavailable(f"could not join the Ray cluster at {address}: {reason}; check that the cluster "
+                             f"runs (ray status) and that the address is right") from None
 
 
 @dataclass

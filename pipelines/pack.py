@@ -126,7 +126,7 @@ def _label(record: Record, table: iqa.Table, rel: str, scale: dict, folds: dict[
 def pack(name: str, root: str | Path, out: str | Path, config: PackConfig | None = None, *, strict: bool = True,
          options: dict[str, Any] | None = None, workers: int | None = None, ray_address: str | None = None,
          overwrite: bool = False, retries: int = 3) -> dict[str, Any]:
-    """Pack a dataset; returns the manifest (also written to ``out/manifest.json``)."""
+    """Pack a dataset; returns the manifest (also written to ``out/_meta/manifest.json``)."""
     start = time.perf_counter()
     config = config or PackConfig(name)
     table = iqa.load(name, root, strict=strict, **(options or {}))

@@ -117,9 +117,11 @@ def write_tar(out: Path, index: int, samples: Iterable[Mapping[str, Any]]) -> di
 
     class _Hashing:
         def __init__(self, handle: Any) -> None:
-            self.handle = handle
+            self.handle, self.abandoned = handle, False
 
         def write(self, data: bytes) -> int:
+            if self.abandoned:  # a failed tar's finaliser flushing into the removed temporary
+                return len(data)
             digest.update(data)
             return self.handle.write(data)
 
@@ -128,11 +130,16 @@ def write_tar(out: Path, index: int, samples: Iterable[Mapping[str, Any]]) -> di
 
     def write(handle: Any) -> None:
         nonlocal count
-        writer = wds.TarWriter(_Hashing(handle), encoder=False, mtime=0)
-        for sample in samples:
-            writer.write(dict(sample))
-            count += 1
-        writer.close()
+        sink = _Hashing(handle)
+        writer = wds.TarWriter(sink, encoder=False, mtime=0)
+        try:
+            for sample in samples:
+                writer.write(dict(sample))
+                count += 1
+            writer.close()
+        except BaseException:
+            sink.abandoned = True
+            raise
 
     _atomic(final, write)
     return {"name": final.name, "samples": count, "bytes": final.stat().st_size, "sha256": digest.hexdigest()}

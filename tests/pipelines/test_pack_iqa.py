@@ -11,7 +11,7 @@ import ray
 
 from datasets import iqa
 from datasets.iqa import DatasetError
-from datasets.shardformat import iter_samples, list_shards
+from datasets.shardformat import iter_samples, list_shards, manifest_path
 from pipelines.pack import PackConfig, pack
 from pipelines.pack_iqa import main as pack_main
 from pipelines.verify import verify
@@ -88,7 +88,7 @@ def test_cli_strict_and_lenient(tmp_path, capsys):
     assert pack_main(args) == 2
     assert "00004.jpg does not exist" in capsys.readouterr().err
     assert pack_main(args + ["--lenient"]) == 0
-    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    manifest = json.loads(manifest_path(tmp_path / "out").read_text())
     assert manifest["records"] == 11 and "00004.jpg" in manifest["skipped_inputs"][0]
 
 

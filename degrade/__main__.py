@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from ._cli import HelpFormatter
 from ._version import __version__
 
 
@@ -77,23 +78,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m degrade",
         description="Batched, replayable image degradations: the KADID-10k catalogue and more.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("list", help="table of distortions: name, group, parameter, levels")
+    p = sub.add_parser("list", formatter_class=HelpFormatter, help="table of distortions: name, group, parameter, levels")
     p.add_argument("--group", help="only this group (blur, color, compression, noise, brightness, spatial, "
                                    "sharpness_contrast)")
     p.add_argument("--table", default="default", help="level table: default, kadid-exact, arniqa")
     p.set_defaults(func=cmd_list)
 
-    p = sub.add_parser("info", help="everything known about one distortion")
+    p = sub.add_parser("info", formatter_class=HelpFormatter, help="everything known about one distortion")
     p.add_argument("name")
     p.set_defaults(func=cmd_info)
 
     p = sub.add_parser(
-        "apply",
+        "apply", formatter_class=HelpFormatter,
         help="degrade one image file and print the plan as JSON",
         description="Degrade IN and write OUT (8-bit; PNG is lossless). Choose one distortion "
         "(--name/--level), a preset draw (--preset/--seed, the default) or a saved plan (--plan). "
@@ -106,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     how.add_argument("--preset", default="arniqa", help="draw a plan from a preset: kadid, arniqa (ARNIQA's own "
                                                        "tables) or arniqa-monotone")
     how.add_argument("--plan", help="replay a plan JSON file")
-    p.add_argument("--level", type=float, default=3.0, help="level in [1, 5] for --name (default 3)")
+    p.add_argument("--level", type=float, default=3.0, help="level in [1, 5] for --name")
     p.add_argument("--seed", type=int, default=0, help="seed of the random draws (default 0)")
     p.add_argument("--backend", help="implementation, for distortions that have several")
     p.add_argument("--table", default="default", help="level table: default, kadid-exact, arniqa")

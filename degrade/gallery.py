@@ -114,10 +114,11 @@ def render(image: torch.Tensor, names: Sequence[str], seed: int = 0) -> np.ndarr
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from ._cli import HelpFormatter
     from ._version import __version__
 
     parser = argparse.ArgumentParser(
-        prog="python -m degrade.gallery", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        prog="python -m degrade.gallery", formatter_class=HelpFormatter,
         description="Render every distortion at levels 1..5 on one photo as a labelled PNG contact sheet. "
         "Bold names are KADID-10k's 25 types; the others are ARNIQA's and real-world additions.",
     )

@@ -16,6 +16,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from degrade._cli import HelpFormatter
+
 from . import __version__
 
 KINDS_HELP = "a datasets.iqa name (csv: one's own CSV), 'shards' (packed by pipelines.pack_iqa) or 'pseudo' " \
@@ -26,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     from datasets.labelled import KINDS
 
     p = argparse.ArgumentParser(prog="python -m dri.evaluate", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+                                formatter_class=HelpFormatter)
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     p.add_argument("--checkpoint", required=True, help="a model checkpoint written by dri.train (e.g. runs/tiny/stage2/best.pt)")
     p.add_argument("--dataset", choices=KINDS, metavar="KIND", help=f"what to test on: {KINDS_HELP}")
@@ -43,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test-on", choices=KINDS, metavar="KIND", help="cross-dataset mode: score every image of this")
     p.add_argument("--pseudo-split", choices=("crop", "photo"), default="crop",
                    help="pseudo-MOS set: held-out crops or whole source photos, as in training (default crop)")
-    p.add_argument("--teacher", default="ssim_psnr", help="pseudo-MOS set: the full-reference teacher (default ssim_psnr)")
+    p.add_argument("--teacher", default="ssim_psnr", help="pseudo-MOS set: the full-reference teacher")
     p.add_argument("--levels", type=int, default=0, metavar="N",
                    help="also check level consistency on N held-out pristine crops (group shards only; default 0)")
     p.add_argument("--out", help="folder for results.json and scatter.png (default: next to the checkpoint)")

@@ -15,12 +15,13 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from degrade._cli import HelpFormatter
 from degrade._version import __version__
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m dri.export", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+                                formatter_class=HelpFormatter)
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     p.add_argument("--checkpoint", required=True, help="a checkpoint written by dri.train (e.g. runs/x/stage2/best.pt)")
     p.add_argument("--name", required=True, help="the registered model name the weights are for, e.g. dri_iqa_tiny")

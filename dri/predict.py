@@ -15,12 +15,13 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from degrade._cli import HelpFormatter
 from degrade._version import __version__
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m dri.predict", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+                                formatter_class=HelpFormatter)
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     p.add_argument("inputs", nargs="+", metavar="IMAGES_OR_DIRS", help="image files, folders (recursive) or 'samples'")
     which = p.add_mutually_exclusive_group(required=True)

@@ -13,12 +13,14 @@ import json
 import sys
 from collections.abc import Sequence
 
+from degrade._cli import HelpFormatter
+
 from . import __version__
 
 
 def parse(argv: Sequence[str] | None) -> tuple[argparse.Namespace, dict[str, str]]:
     parser = argparse.ArgumentParser(
-        prog="python -m dri.train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog="python -m dri.train", description=__doc__, formatter_class=HelpFormatter,
         epilog="Any setting can be overridden by its dotted name: --stage1.steps 500 --stage2.data kadid10k "
                "--stage2.root /data/kadid10k --model.name dri_iqa_base --model.overrides.restoration false. "
                "--settings prints every setting and its value; dri/configs/tiny.yaml spells out the defaults.")

@@ -5,7 +5,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from degrade._cli import HelpFormatter
 from degrade._version import __version__
+
+from ._cli import add_run_arguments, run
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -14,7 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m pipelines.pack_iqa",
         description="Pack an IQA dataset, read from its native layout, into WebDataset shards with split folds.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=HelpFormatter)
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     p.add_argument("--dataset", required=True, choices=iqa.names())
     p.add_argument("--root", required=True, help="the dataset's folder (for csv: the CSV file)")
@@ -28,47 +31,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--option", action="append", default=[], metavar="KEY=VALUE",
                    help="reader option, repeatable: " + "; ".join(f"{n}: {iqa.options_help(n)}" for n in iqa.names()
                                                                   if iqa.options_help(n) != "none"))
-    p.add_argument("--ray-cpus", type=int, default=None, help="CPUs of the local Ray (default: all)")
-    p.add_argument("--ray-address", default=None, help="join this Ray cluster instead of starting a local one")
-    p.add_argument("--overwrite", action="store_true", help="replace shards of another configuration in --out")
-    p.add_argument("--max-pixels", type=int, default=None,
-                   help="refuse images above this many pixels (default: 100 megapixels, or DRI_MAX_PIXELS)")
+    add_run_arguments(p)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    import ray
 
-    from datasets import iqa
-    from datasets.decoding import set_limits
-    from datasets.iqa import DatasetError
+    def body() -> int:
+        from datasets import iqa
 
-    from .pack import PackConfig, pack
-    from .runner import RayUnavailable
-    from .shardio import ConfigMismatch, WriteFailed
+        from .pack import PackConfig, pack
 
-    if args.max_pixels is not None:
-        set_limits(max_pixels=args.max_pixels)
-    try:
         options = iqa.key_values(args.option)
         iqa.parse_options(args.dataset, options)  # refuse a wrong option before any work
         config = PackConfig(args.dataset, args.per_shard, args.splits, args.seed, args.train, not args.no_refs)
         manifest = pack(args.dataset, args.root, args.out, config, strict=not args.lenient, options=options,
                         workers=args.ray_cpus, ray_address=args.ray_address, overwrite=args.overwrite)
-    except (DatasetError, KeyError, ValueError, ConfigMismatch, WriteFailed, RayUnavailable) as error:
-        print(f"error: {error.args[0] if isinstance(error, KeyError) and error.args else error}", file=sys.stderr)
-        return 2
-    finally:
-        if ray.is_initialized():
-            ray.shutdown()
-    print(f"{args.out}: {manifest['records']} images of {args.dataset} in {len(manifest['shards'])} shards "
-          f"({manifest['seconds']} s); the manifest lists {len(manifest['skipped_inputs'])} skipped input(s)")
-    for skipped in manifest["skipped_inputs"][:10]:
-        print(f"  skipped {skipped}")
-    for failed in manifest["failed_shards"]:
-        print(f"FAILED {failed['name']}: {failed['error']}")
-    return 1 if manifest["failed_shards"] else 0
+        print(f"{args.out}: {manifest['records']} images of {args.dataset} in {len(manifest['shards'])} shards "
+              f"({manifest['seconds']} s); the manifest lists {len(manifest['skipped_inputs'])} skipped input(s)")
+        for skipped in manifest["skipped_inputs"][:10]:
+            print(f"  skipped {skipped}")
+        for failed in manifest["failed_shards"]:
+            print(f"FAILED {failed['name']}: {failed['error']}")
+        return 1 if manifest["failed_shards"] else 0
+
+    from datasets.iqa import DatasetError
+
+    return run(args, body, (DatasetError, KeyError))
 
 
 if __name__ == "__main__":

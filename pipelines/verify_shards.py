@@ -5,12 +5,13 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from degrade._cli import HelpFormatter
 from degrade._version import __version__
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m pipelines.verify_shards", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        prog="python -m pipelines.verify_shards", formatter_class=HelpFormatter,
         description="Check every shard of a folder against what its configuration calls for: the shards listed, "
                     "sha256 (manifest and stats), sample counts and fields, each group present exactly once with the "
                     "contents and plans its seed gives, and (group shards) x1, x2, y re-derived from the references "

@@ -69,6 +69,42 @@ def test_one_meaning_per_flag_name():
     assert "--groups-per-shard" not in meanings and "--per-shard" in meanings
 
 
+def _parsers():
+    import argparse
+
+    for module in COMMANDS:
+        module = module if module not in ("degrade", "datasets.iqa") else f"{module}.__main__"
+        parser_fn = getattr(importlib.import_module(module), "build_parser", None)
+        if parser_fn is None:
+            continue
+        stack = [parser_fn()]
+        while stack:
+            parser = stack.pop()
+            yield module, parser
+            for action in parser._actions:
+                if isinstance(action, argparse._SubParsersAction):
+                    stack.extend(action.choices.values())
+
+
+def test_every_option_shows_its_default():
+    """Every option whose default is a value (not None, not an off flag) names it in --help, once."""
+    import argparse
+
+    from degrade._cli import HelpFormatter
+
+    seen = 0
+    for module, parser in _parsers():
+        assert parser.formatter_class is HelpFormatter, module
+        for action in parser._actions:
+            if not action.option_strings or action.default in (None, False, [], argparse.SUPPRESS) or not action.help:
+                continue
+            seen += 1
+            shown = " ".join(parser._get_formatter()._expand_help(action).split())  # as --help prints it
+            assert "default" in shown and str(action.default) in shown, (module, action.option_strings, shown)
+            assert shown.count("(default:") <= 1, (module, action.option_strings, shown)
+    assert seen > 30
+
+
 def test_progress_in_a_log_file_is_plain_lines(capsys):
     import io
 

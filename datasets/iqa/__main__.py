@@ -59,12 +59,15 @@ def inspect(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from degrade._cli import HelpFormatter
     from degrade._version import __version__
 
-    parser = argparse.ArgumentParser(prog="python -m datasets.iqa", description="Inspect IQA datasets.")
+    parser = argparse.ArgumentParser(prog="python -m datasets.iqa", description="Inspect IQA datasets.",
+                                     formatter_class=HelpFormatter)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("inspect", help="counts, score range and direction, contents and every problem found",
+    p = sub.add_parser("inspect", formatter_class=HelpFormatter,
+                       help="counts, score range and direction, contents and every problem found",
                        description="Read a dataset leniently and report it. Exits 1 when the layout is unusable.")
     p.add_argument("name", choices=names())
     p.add_argument("root", help="the dataset's folder (for csv: the CSV file)")

@@ -94,6 +94,9 @@ class LabelledSource(ABC):
         image exactly once, in order, with five fixed crops (on this process alone when
         ``distributed`` is False); ``mode="train"`` shuffles per ``epoch`` with random crops."""
 
+    def prepare(self, workers: int = 1) -> None:
+        """Do once, before reading batches, what every epoch would otherwise redo (nothing, for most)."""
+
     def pristine_references(self, count: int, split: int = 0) -> list:
         """Up to ``count`` pristine crops on the test side of ``split`` (for the level-consistency check)."""
         raise ValueError(f"{self.describe()}: the level-consistency check needs group shards (--dataset pseudo)")
@@ -238,12 +241,25 @@ class PseudoSource(LabelledSource):
         return (f"pseudo-MOS from the group shards at {self.root} ({self.teacher} against each image's reference: "
                 f"pseudo-labels, not human scores), held-out {self.unit}s")
 
+    def prepare(self, workers: int = 1) -> None:
+        """Compute the teacher's labels of every shard once (``_meta/pseudo-<teacher>.json``)."""
+        from . import pseudolabels
+
+        pseudolabels.prepare(self.root, self.teacher, workers)
+        self.__dict__.pop("labels", None)
+
+    @cached_property
+    def labels(self) -> Mapping[str, float]:
+        from . import pseudolabels
+
+        return pseudolabels.load(self.root, self.teacher)
+
     def _stream(self, split: int, side: str, **kw: Any):
         from .shards import PseudoIQAShards
 
         return PseudoIQAShards(self.root, split=split, side=side, split_seed=self.rule.seed, train=self.rule.train,
                                unit=self.unit, contents=self.contents if self.unit == "photo" else None,
-                               teacher=self.teacher, **kw)
+                               teacher=self.teacher, labels=self.labels, **kw)
 
     def side_of(self, label, split):
         return self._stream(split, "all", mode="eval").side_of_content(label["content"])

@@ -17,7 +17,7 @@ import os
 import random
 import tarfile
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from degrade.seeding import SEED_BITS, derive_seed
 
 from .crops import iqa_view
 from .iqa.table import split_contents
+from .pseudolabels import label_key
 from .shardformat import (
     GROUP_IMAGES,
     SampleError,
@@ -384,7 +385,7 @@ class PseudoIQAShards(IQAShards):
     def __init__(self, source: str | os.PathLike | Sequence, *, split: int = 0, side: str = "train",
                  split_seed: int = 0, train: float = 0.8, unit: str = "photo",
                  contents: Sequence[str] | None = None, teacher: str = "ssim_psnr", pristine: bool = False,
-                 **kw: Any) -> None:
+                 labels: Mapping[str, float] | None = None, **kw: Any) -> None:
         super().__init__(source, split=split, side=side, **kw)
         if unit not in ("photo", "crop"):
             raise ValueError(f"unit must be 'photo' or 'crop', got {unit!r}")
@@ -392,6 +393,7 @@ class PseudoIQAShards(IQAShards):
 
         self.teacher = find(teacher)
         self.teacher_name, self.pristine = teacher, pristine
+        self.labels = labels or {}  # precomputed (datasets.pseudolabels); the rest is computed here
         self.unit, self.split_seed, self.train_fraction = unit, split_seed, train
         self.sides: dict[str, str] = {}
         if unit == "photo":
@@ -426,7 +428,9 @@ class PseudoIQAShards(IQAShards):
         for view, ref, side_key in views:
             content = meta[side_key]["id"] if self.unit == "photo" else content_id(meta[side_key])
             plan = Plan.from_dict(meta["plans"][view]) if view in meta["plans"] else Plan()
-            quality = 1.0 if view == ref else self.teacher(images[view], images[ref])
+            quality = 1.0 if view == ref else self.labels.get(label_key(key, view))
+            if quality is None:
+                quality = self.teacher(images[view], images[ref])
             label = {"dataset": "pseudo", "unit": self.unit, "content": content, "group": key, "view": view, "quality": quality,
                      "score": quality, "distortion": "+".join(plan.names) or "pristine", "levels": list(plan.levels)}
             items.append(self._view(f"{key}_{view}", label, images[view], images[ref]))

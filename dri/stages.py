@@ -43,7 +43,7 @@ def ensure_shards(cfg: TrainConfig, rt: Runtime) -> Path:
         command = [sys.executable, "-m", "pipelines.build_shards", "--out", str(path),
                    *BuildSpec.from_mapping(asdict(section)).to_argv()]
         if section.ray_cpus:
-            command += ["--workers", str(section.ray_cpus)]
+            command += ["--ray-cpus", str(section.ray_cpus)]
         print(f"building group shards: {' '.join(command[1:])}", file=sys.stderr)
         failed = subprocess.run(command).returncode != 0
     if any_rank(failed, rt):  # every rank stops, none waits for a build that will not come
@@ -143,6 +143,9 @@ def stage2_data(cfg: TrainConfig, rt: Runtime) -> LabelledSource:
         source.check_split(s2.split)
     except ValueError as error:
         raise ConfigError(f"stage2: {error}") from None
+    if rt.main:  # e.g. pseudo-labels computed once, not again in every epoch
+        source.prepare(workers=max(1, cfg.workers))
+    barrier(rt)
     return source
 
 

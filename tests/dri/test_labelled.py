@@ -239,3 +239,40 @@ def test_label_files_in_other_encodings_and_extra_sheets(tmp_path):
     notes.append(["about this file"])
     book.save(spaq / "Annotations" / "MOS and Image attribute scores.xlsx")
     assert len(iqa.load("spaq", spaq)) > 0
+
+
+def test_pseudo_labels_are_computed_once_per_shard_and_equal_the_teacher(shards, tmp_path):
+    """The teacher's labels are cached in _meta/ by shard sha256, read by the loader, redone when a shard changes."""
+    import shutil
+
+    from datasets import pseudolabels
+    from datasets.shardformat import manifest_path
+
+    folder = shutil.copytree(shards, tmp_path / "shards")
+
+    def labels_seen() -> dict[str, float]:
+        source = open_labelled("pseudo", folder, teacher="ssim_psnr")
+        return {f"{label['group']}/{label['view']}": label["quality"]
+                for batch in source.batches("all", mode="eval", patch=64, batch=8) for label in batch["labels"]}
+
+    on_the_fly = labels_seen()
+    source = open_labelled("pseudo", folder, teacher="ssim_psnr")
+    source.prepare(workers=2)
+    path = pseudolabels.cache_path(folder, "ssim_psnr")
+    cached = pseudolabels.load(folder, "ssim_psnr")
+    assert len(on_the_fly) == 18 * 3 and cached == pytest.approx(on_the_fly, abs=1e-6)  # threads: float order
+
+    data = json.loads(path.read_text())
+    first = sorted(data["shards"])[0]
+    key = sorted(data["shards"][first]["labels"])[0]
+    data["shards"][first]["labels"][key] = 0.125  # the loader reads the cache, not the teacher
+    path.write_text(json.dumps(data))
+    assert labels_seen()[key] == 0.125
+
+    manifest = json.loads(manifest_path(folder).read_text())
+    manifest["shards"][0]["sha256"] = "f" * 64  # as if shard 0 were rebuilt: its labels no longer apply
+    manifest_path(folder).write_text(json.dumps(manifest))
+    assert manifest["shards"][0]["name"] == first
+    assert set(data["shards"][first]["labels"]).isdisjoint(pseudolabels.load(folder, "ssim_psnr"))
+    pseudolabels.prepare(folder, "ssim_psnr")
+    assert pseudolabels.load(folder, "ssim_psnr") == cached

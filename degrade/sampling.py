@@ -24,7 +24,8 @@ class Preset:
     Attributes:
         name: preset name.
         distortions: the pool of distortion names to draw from.
-        min_steps, max_steps: number of distortions per plan (inclusive range, uniform).
+        min_steps, max_steps: number of distortions per plan (inclusive range).
+        step_probs: probability of each count from ``min_steps`` to ``max_steps`` (None: uniform).
         level_probs: probability of levels 1..5 (normalised here).
         pristine_prob: probability of an empty plan.
         by_group: pick distinct groups first, then one distortion per group (ARNIQA); otherwise
@@ -37,6 +38,7 @@ class Preset:
     distortions: tuple[str, ...]
     min_steps: int = 1
     max_steps: int = 1
+    step_probs: tuple[float, ...] | None = None
     level_probs: tuple[float, ...] = (0.2, 0.2, 0.2, 0.2, 0.2)
     pristine_prob: float = 0.0
     by_group: bool = False
@@ -54,6 +56,12 @@ class Preset:
         pool = len(self.groups) if self.by_group else len(self.distortions)
         if self.max_steps > pool:
             raise ValueError(f"preset {self.name!r}: max_steps {self.max_steps} exceeds the {pool} choices available")
+        if self.step_probs is not None:
+            object.__setattr__(self, "step_probs", tuple(self.step_probs))
+            if len(self.step_probs) != self.max_steps - self.min_steps + 1 or min(self.step_probs) < 0 \
+                    or sum(self.step_probs) <= 0:
+                raise ValueError(f"preset {self.name!r}: step_probs needs one non-negative weight per count "
+                                 f"{self.min_steps}..{self.max_steps}")
         if len(self.level_probs) != NUM_LEVELS or min(self.level_probs) < 0 or sum(self.level_probs) <= 0:
             raise ValueError(f"preset {self.name!r}: level_probs needs {NUM_LEVELS} non-negative weights")
         if not 0.0 <= self.pristine_prob < 1.0:
@@ -88,6 +96,14 @@ PRESETS = {
     "arniqa-monotone": Preset(
         "arniqa-monotone", ARNIQA_TYPES, min_steps=1, max_steps=4, level_probs=ARNIQA_LEVEL_PROBS, pristine_prob=0.05,
         by_group=True,
+    ),
+    # Every distortion of the catalogue (KADID-10k's, ARNIQA's and the camera/restoration extras such
+    # as WebP and down-up resizing), composed like arniqa-monotone, but half the plans hold a single
+    # distortion: the common case in the IQA datasets, and the one where each type's own artefacts
+    # are seen unmasked by others.
+    "broad": Preset(
+        "broad", tuple(list_distortions()), min_steps=1, max_steps=4, step_probs=(0.5, 0.25, 0.15, 0.1),
+        level_probs=ARNIQA_LEVEL_PROBS, pristine_prob=0.05, by_group=True,
     ),
 }
 
@@ -145,7 +161,11 @@ def sample_plan(preset: str | Preset, generator: torch.Generator, *, allow_prist
     if allow_pristine and preset.pristine_prob > 0:
         if float(torch.rand((), generator=generator, dtype=torch.float64)) < preset.pristine_prob:
             return Plan()
-    count = preset.min_steps + _choice(preset.max_steps - preset.min_steps + 1, generator)
+    if preset.step_probs is None:
+        count = preset.min_steps + _choice(preset.max_steps - preset.min_steps + 1, generator)
+    else:
+        probs = torch.tensor(preset.step_probs, dtype=torch.float64)
+        count = preset.min_steps + int(torch.multinomial(probs / probs.sum(), 1, generator=generator))
     if preset.by_group:
         groups = [preset.groups[i] for i in torch.randperm(len(preset.groups), generator=generator)[:count]]
         names = []

@@ -74,7 +74,7 @@ def test_the_monotone_variant_keeps_the_composition_with_the_default_tables():
 
 
 def test_presets_never_produce_values_outside_their_tables():
-    for preset in ("kadid", "arniqa", "arniqa-monotone"):
+    for preset in ("kadid", "arniqa", "arniqa-monotone", "broad"):
         for plan in sample_plans(500, preset, seed=2):
             for step in plan.steps:
                 d = get(step.name)
@@ -83,3 +83,19 @@ def test_presets_never_produce_values_outside_their_tables():
                 if d.signed_around is not None and preset != "arniqa":
                     value = abs(value - d.signed_around)
                 assert any(value == pytest.approx(v) for v in table), (preset, step.name, value)
+
+
+def test_the_broad_preset_draws_every_distortion_with_single_ones_most_often():
+    from degrade.sampling import Preset
+
+    plans = sample_plans(4000, "broad", seed=5)
+    counts = collections.Counter(len(p) for p in plans)
+    composed = sum(counts[k] for k in (1, 2, 3, 4))
+    for steps, share in zip((1, 2, 3, 4), (0.5, 0.25, 0.15, 0.1)):
+        assert counts[steps] / composed == pytest.approx(share, abs=0.03), counts
+    assert {s.name for p in plans for s in p.steps} == set(list_distortions())  # extras such as webp included
+    for plan in plans:
+        groups = [get(name).group for name in plan.names]
+        assert len(groups) == len(set(groups))
+    with pytest.raises(ValueError, match="step_probs needs one non-negative weight per count"):
+        Preset("bad", ("jpeg", "gaussian_blur"), max_steps=2, step_probs=(1.0,), by_group=True)

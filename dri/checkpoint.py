@@ -80,8 +80,23 @@ def export_safetensors(model: DRIIQA, path: str | Path, name: str, overrides: di
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     save_file(state, str(tmp), metadata=metadata)
+    tmp.write_bytes(_canonical_safetensors(tmp.read_bytes()))
+    os.chmod(tmp, 0o644)  # readable by everyone, like any file of an installed package
     os.replace(tmp, path)
     return file_sha256(path)
+
+
+def _canonical_safetensors(blob: bytes) -> bytes:
+    """The same file with its JSON header's keys sorted: safetensors writes the metadata map in an order
+    that changes from one process to the next, and the same weights must give the same bytes (sha256).
+
+    Tensor offsets are relative to the end of the header, so only the header is rewritten; it is
+    padded with spaces to a multiple of 8 bytes, as safetensors does.
+    """
+    size = int.from_bytes(blob[:8], "little")
+    header = json.dumps(json.loads(blob[8 : 8 + size]), sort_keys=True, separators=(",", ":")).encode()
+    header += b" " * (-len(header) % 8)
+    return len(header).to_bytes(8, "little") + header + blob[8 + size :]
 
 
 def file_sha256(path: Path) -> str:

@@ -1,18 +1,25 @@
-"""Shard building: groups/s with 1 and W Ray workers, and where a worker's time goes.
+"""Shard building: groups/s per Ray worker, its PNG level, its scaling, and where a worker's time goes.
 
-Builds the same shards (built-in photos, arniqa preset, dri policy) twice, with a local Ray of 1
-CPU and of W CPUs, timing ``build`` after Ray has started. Stage shares come from the shards'
-stats sidecars. Writes ``benchmarks/results/shards.json`` and its BENCHMARKS.md section.
+Builds the same shards (built-in photos, the default preset and policy) in one run:
 
-    python benchmarks/bench_shards.py [--groups 192] [--workers 2]
+* once per PNG compression level with one Ray worker: groups/s and bytes per group;
+* at the default level with 1 and W workers: the speedup;
+
+timing ``build`` (scan included) after Ray and its worker processes have started, and reporting
+the time to the first finished shard. Stage shares come from the shards' stats sidecars. Writes
+``benchmarks/results/shards.json`` and its BENCHMARKS.md section.
+
+    python benchmarks/bench_shards.py [--groups 192] [--workers 2] [--levels 0 1 3 6]
 """
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import ray
@@ -21,30 +28,40 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _report import describe, machine, update_section, write_json  # noqa: E402
-from datasets.shardformat import BuildSpec
+from datasets.shardformat import BuildSpec, meta_dir  # noqa: E402
 from pipelines.build import build  # noqa: E402
 from pipelines.runner import start_ray  # noqa: E402
 
 
-def timed_build(config: BuildSpec, workers: int) -> tuple[float, dict[str, float]]:
+def timed_builds(specs: list[BuildSpec], workers: int) -> list[dict]:
+    """Build each spec on one local Ray of ``workers`` CPUs: rate, bytes, first shard, stage seconds."""
     start_ray(None, workers)
+    results = []
     try:
         with tempfile.TemporaryDirectory() as warm:  # start and import the worker processes first
-            build(BuildSpec(groups=4 * workers, per_shard=2, size=config.size), warm)
-        with tempfile.TemporaryDirectory() as out:
-            start = time.perf_counter()
-            report = build(config, out)
-            seconds = time.perf_counter() - start
-            assert report.ok, report.failed
-            import json
-
-            stages: dict[str, float] = {}
-            for path in Path(out).glob("*.stats.json"):
-                for stage, value in json.loads(path.read_text())["seconds"].items():
-                    stages[stage] = stages.get(stage, 0.0) + value
+            build(BuildSpec(groups=4 * workers, per_shard=2, size=specs[0].size), warm)
+        for spec in specs:
+            with tempfile.TemporaryDirectory() as out:
+                start = time.perf_counter()
+                report = build(spec, out)
+                seconds = time.perf_counter() - start
+                assert report.ok, report.failed
+                stages: dict[str, float] = {}
+                for path in meta_dir(out).glob("*.stats.json"):
+                    for stage, value in json.loads(path.read_text())["seconds"].items():
+                        stages[stage] = stages.get(stage, 0.0) + value
+                size = sum(p.stat().st_size for p in Path(out).glob("*.tar"))
+            results.append({"png_level": spec.png_level, "workers": workers, "groups_per_second": spec.groups / seconds,
+                            "bytes_per_group": size / spec.groups, "first_shard_s": report.first_shard_s,
+                            "stage_seconds": stages})
     finally:
         ray.shutdown()
-    return seconds, stages
+    return results
+
+
+def _shares(stages: dict[str, float]) -> str:
+    total = sum(stages.values()) or 1.0
+    return ", ".join(f"{k} {v / total:.0%}" for k, v in sorted(stages.items(), key=lambda kv: -kv[1]))
 
 
 def main() -> int:
@@ -53,34 +70,49 @@ def main() -> int:
     parser.add_argument("--per-shard", type=int, default=16)
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--levels", type=int, nargs="+", default=[0, 1, 3, 6], help="PNG levels to compare")
+    parser.add_argument("--no-write", action="store_true", help="print only; leave results and BENCHMARKS.md alone")
     args = parser.parse_args()
     logging.getLogger("ray").setLevel(logging.ERROR)
-    config = BuildSpec(groups=args.groups, per_shard=args.per_shard, size=args.size)
-    one, stages = timed_build(config, 1)
-    many, _ = timed_build(config, args.workers)
-    rate1, rate_n = args.groups / one, args.groups / many
-    speedup = rate_n / rate1
-    total = sum(stages.values())
-    shares = {k: v / total for k, v in sorted(stages.items(), key=lambda kv: -kv[1])}
+    spec = BuildSpec(groups=args.groups, per_shard=args.per_shard, size=args.size)
+    levels = timed_builds([replace(spec, png_level=level) for level in args.levels], 1)
+    default = next((r for r in levels if r["png_level"] == spec.png_level), None) or timed_builds([spec], 1)[0]
+    many = timed_builds([spec], args.workers)[0]
+    speedup = many["groups_per_second"] / default["groups_per_second"]
     info = machine()
-    print(f"1 worker {rate1:.1f} groups/s; {args.workers} workers {rate_n:.1f} groups/s; speedup {speedup:.2f}x")
-    print("time in a worker: " + ", ".join(f"{k} {v:.0%}" for k, v in shares.items()))
-    write_json("shards", {"machine": info, "config": vars(args), "groups_per_second": {"1": rate1, str(args.workers): rate_n},
-                          "speedup": speedup, "stage_share": shares})
-    update_section("bench_shards", "\n".join([
+    for r in levels:
+        print(f"PNG level {r['png_level']}: {r['groups_per_second']:.1f} groups/s, {r['bytes_per_group'] / 1024:.0f} KiB "
+              f"per group ({_shares(r['stage_seconds'])})")
+    print(f"{args.workers} workers: {many['groups_per_second']:.1f} groups/s, speedup {speedup:.2f}x; first shard after "
+          f"{many['first_shard_s']:.1f} s")
+    if args.no_write:
+        return 0
+    write_json("shards", {"machine": info, "config": vars(args), "spec": spec.to_dict(), "png_levels": levels,
+                          "one_worker": default, "workers": many, "speedup": speedup})
+    lines = [
         f"Measured on {describe(info)}. {args.groups} groups of {args.size}x{args.size} crops (built-in photos, "
-        f"arniqa preset, dri policy), {args.per_shard} per shard; wall time of `build` (scan included) "
-        "once Ray and its worker processes have started.",
+        f"{spec.preset} preset, {spec.policy} policy), {args.per_shard} per shard; wall time of `build` (scan "
+        "included) once Ray and its worker processes have started.",
         "",
-        "| Ray workers | groups/s | speedup |",
-        "|---:|---:|---:|",
-        f"| 1 | {rate1:.1f} | 1.00 |",
-        f"| {args.workers} | {rate_n:.1f} | {speedup:.2f} (efficiency {speedup / args.workers:.0%}) |",
+        "| PNG level (1 worker) | groups/s | KiB per group | where the worker's time goes |",
+        "|---:|---:|---:|---|",
+    ]
+    for r in levels:
+        mark = " (default)" if r["png_level"] == spec.png_level else ""
+        lines.append(f"| {r['png_level']}{mark} | {r['groups_per_second']:.1f} | {r['bytes_per_group'] / 1024:.0f} | "
+                     f"{_shares(r['stage_seconds'])} |")
+    lines += [
         "",
-        "Where a worker's time goes: " + ", ".join(f"{k} {v:.0%}" for k, v in shares.items())
-        + " (degrade: the engine on x1, x2, y; encode: five lossless PNGs and the JSON per group; "
-        "load: decoding and cropping the sources; write: the tar).",
-    ]))
+        "| Ray workers (default level) | groups/s | speedup | first shard after |",
+        "|---:|---:|---:|---:|",
+        f"| 1 | {default['groups_per_second']:.1f} | 1.00 | {default['first_shard_s']:.1f} s |",
+        f"| {args.workers} | {many['groups_per_second']:.1f} | {speedup:.2f} (efficiency {speedup / args.workers:.0%}) "
+        f"| {many['first_shard_s']:.1f} s |",
+        "",
+        "degrade: the engine on x1, x2, y; encode: five lossless PNGs and the JSON per group; load: decoding, "
+        "cropping and augmenting the sources; write: the tar.",
+    ]
+    update_section("bench_shards", "\n".join(lines))
     return 0
 
 

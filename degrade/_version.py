@@ -5,7 +5,9 @@
 the same plan changes (a new algorithm, a new fast path), so plans and shards record which engine
 made them, and a replay by another version is reported as such, not as corruption. History: "1"
 the first release; "2" CPU fast paths (OpenCV per image plane) and ARNIQA's own tables for the
-``arniqa`` preset. ``tests/degrade/calibration.json`` pins the outputs of each version.
+``arniqa`` preset; "3" a CPU batch cut into one part per pool thread, and high_sharpen's blur
+per image plane on the CPU (its grouped convolution changed in the last float bit with the batch
+size). ``tests/degrade/calibration.json`` pins the outputs of each version.
 """
 __version__ = "0.2.0"
-ENGINE_VERSION = "2"
+ENGINE_VERSION = "3"

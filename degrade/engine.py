@@ -7,6 +7,7 @@ import torch
 
 from ._checks import to_batch
 from ._version import ENGINE_VERSION  # noqa: F401 - part of the engine's public face
+from .ops import _cpu
 from .ops._batch import map_groups
 from .plan import Plan, Step
 from .registry import DEFAULT_TABLE, Distortion, get
@@ -58,7 +59,9 @@ def apply_plans(x, plans: Sequence[Plan] | Plan, *, quantize: bool = False, grad
     At step t the samples whose t-th step is the same distortion (and backend) form one
     sub-batch and that op runs once on it; samples with shorter plans are left as they are.
     Every random draw comes from the plans (recorded parameters and seeds), so the same plans
-    on the same device give the same output, bit for bit, whatever else is in the batch.
+    on the same device give the same output, bit for bit (on the CPU whatever else is in the
+    batch; on a GPU within float rounding). On the CPU the batch is cut into one part per thread
+    of the engine's pool, each run single-threaded (see ``degrade.set_threads``).
 
     Args:
         x: images, (B, 3, H, W) or (3, H, W), on any device: float in [0, 1], uint8, or a PIL
@@ -80,18 +83,29 @@ def apply_plans(x, plans: Sequence[Plan] | Plan, *, quantize: bool = False, grad
         >>> apply_plans(torch.rand(4, 3, 64, 64), plans).shape
         torch.Size([4, 3, 64, 64])
     """
-    batch, _, restore = to_batch(x)
-    if isinstance(plans, Plan):
-        plans = [plans]
-    plans = list(plans)
-    if len(plans) != batch.shape[0]:
-        raise ValueError(f"need one plan per image: got {len(plans)} plans for {batch.shape[0]} images")
-    if gradients not in GRADIENT_POLICIES:
-        raise ValueError(f"gradients must be one of {GRADIENT_POLICIES}, got {gradients!r}")
-    return restore(_apply_batch(batch, plans, quantize, gradients))
+    with _cpu.engine_call(x):
+        batch, _, restore = to_batch(x)
+        if isinstance(plans, Plan):
+            plans = [plans]
+        plans = list(plans)
+        if len(plans) != batch.shape[0]:
+            raise ValueError(f"need one plan per image: got {len(plans)} plans for {batch.shape[0]} images")
+        if gradients not in GRADIENT_POLICIES:
+            raise ValueError(f"gradients must be one of {GRADIENT_POLICIES}, got {gradients!r}")
+        return restore(_apply_batch(batch, plans, quantize, gradients))
 
 
 def _apply_batch(batch: torch.Tensor, plans: list[Plan], quantize: bool, gradients: str = "error") -> torch.Tensor:
+    if _cpu.split_batch(batch):
+        # One contiguous part per pool thread, everything single-threaded inside: each sample's
+        # result depends only on its own plan, so the parts give the same bytes as one batch.
+        out = torch.empty_like(batch)
+
+        def part(start: int, stop: int) -> None:
+            out[start:stop] = _apply_batch(batch[start:stop], plans[start:stop], quantize, gradients)
+
+        _cpu.map_chunks(part, batch.shape[0])
+        return out
     dtype = batch.dtype
     if dtype in _LOW_PRECISION:
         batch = batch.float()
@@ -142,6 +156,11 @@ def apply(
     Example:
         >>> y = apply(torch.rand(2, 3, 32, 32), "gaussian_blur", torch.tensor([1.0, 4.5]))
     """
+    with _cpu.engine_call(x):
+        return _apply_one(x, name, level, generator, seed, backend, table, quantize, return_plans, gradients)
+
+
+def _apply_one(x, name, level, generator, seed, backend, table, quantize, return_plans, gradients):
     batch, _, restore = to_batch(x)
     get(name)
     levels = torch.as_tensor(level, dtype=torch.float64).flatten().tolist()

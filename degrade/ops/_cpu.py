@@ -1,15 +1,20 @@
-"""CPU fast paths: OpenCV on each image plane, across a thread pool (OpenCV releases the GIL).
+"""CPU fast paths: the batch split across a thread pool, OpenCV on each image plane where it wins.
 
 On the CPU, per-image OpenCV beats batched torch for cheap filters and codecs; on a GPU the
 batched torch ops are used. Threads are set once, deliberately: the engine's pool has
-:func:`threads` workers (default: torch's thread count), and OpenCV runs single-threaded inside
-them (``cv2.setNumThreads(1)`` when the pool starts), so the two never oversubscribe the cores.
-``degrade.set_threads(n)`` changes the pool size (and torch's).
+:func:`threads` workers (default: torch's thread count) and a CPU batch is cut into one
+contiguous part per worker (:func:`map_chunks`). Inside them everything is single-threaded:
+OpenCV (``cv2.setNumThreads(1)`` when the pool starts) and torch (:func:`torch_threads` for the
+duration of the call). Torch's OpenMP workers busy-wait for milliseconds after each parallel
+region; left multi-threaded, they spin on the very cores the pool needs, which cost a third of
+the engine's CPU throughput on two cores. ``degrade.set_threads(n)`` changes the pool size (and
+torch's).
 """
 from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -22,6 +27,7 @@ _POOL_KEY: tuple[int, int] | None = None
 
 
 _TORCH_ONLY = 0
+_LOCAL = threading.local()  # .inside: this thread runs one part of a batch (nested calls run inline)
 
 
 @contextlib.contextmanager
@@ -42,8 +48,8 @@ def use(x: torch.Tensor) -> bool:
 
 
 def threads() -> int:
-    """Threads of the engine's CPU pool."""
-    return _THREADS or max(1, torch.get_num_threads())
+    """Threads of the engine's CPU pool (torch's own thread count outside an engine call)."""
+    return _THREADS or getattr(_LOCAL, "torch_threads", None) or max(1, torch.get_num_threads())
 
 
 def set_threads(n: int) -> None:
@@ -67,10 +73,71 @@ def pool() -> ThreadPoolExecutor:
     return _POOL
 
 
+def _inside() -> bool:
+    return getattr(_LOCAL, "inside", False)
+
+
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Torch's intra-op threads set to ``n`` for the duration (process-wide), then restored."""
+    before = torch.get_num_threads()
+    if before == n:
+        yield
+        return
+    saved = getattr(_LOCAL, "torch_threads", None)
+    _LOCAL.torch_threads = saved or before  # the pool keeps its size meanwhile
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+        _LOCAL.torch_threads = saved
+
+
+def split_batch(x: torch.Tensor) -> bool:
+    """Whether the engine cuts this batch into parts for the pool: the CPU fast path applies, there
+    is more than one thread and more than one image, and this thread is not already one part."""
+    return use(x) and threads() > 1 and x.shape[0] > 1 and not _inside()
+
+
+def engine_call(x: object) -> contextlib.AbstractContextManager:
+    """Torch single-threaded around a whole engine call on a CPU batch that will be split, so its
+    OpenMP workers are not left spinning after the input checks while the parts run."""
+    splits = (isinstance(x, torch.Tensor) and x.ndim == 4 and x.shape[0] > 1 and x.device.type == "cpu"
+              and not _TORCH_ONLY and threads() > 1 and not _inside()
+              and not (x.requires_grad and torch.is_grad_enabled()))
+    return torch_threads(1) if splits else contextlib.nullcontext()
+
+
+def map_chunks(fn: Callable[[int, int], object], count: int) -> list:
+    """``fn(start, stop)`` on one contiguous part of range(count) per pool thread, in order.
+
+    Each part runs with torch single-threaded and with every nested :func:`run` inline, so the
+    parts are the only parallelism and nothing waits on the pool from inside it.
+    """
+    n = min(threads(), count)
+    bounds = [(k * count // n, (k + 1) * count // n) for k in range(n)]
+    grad, inference = torch.is_grad_enabled(), torch.is_inference_mode_enabled()  # both thread-local
+
+    def part(start: int, stop: int) -> object:
+        _LOCAL.inside = True
+        try:
+            with torch.inference_mode(inference), torch.set_grad_enabled(grad):
+                return fn(start, stop)
+        finally:
+            _LOCAL.inside = False
+
+    with torch_threads(1):
+        futures = [pool().submit(part, *b) for b in bounds[1:]]
+        first = part(*bounds[0])  # the calling thread does one part itself
+        return [first, *(f.result() for f in futures)]
+
+
 def run(fn: Callable[[int], None], count: int) -> None:
     """Call ``fn(i)`` for i in range(count): one contiguous run of calls per pool thread (inline when
-    there is one call or one thread), so the pool costs a few hand-offs per batch, not one per image."""
-    n = min(threads(), count)
+    there is one call or one thread, or inside one part of a split batch), so the pool costs a few
+    hand-offs per batch, not one per image."""
+    n = 1 if _inside() else min(threads(), count)
     if n <= 1:
         for i in range(count):
             fn(i)

@@ -9,7 +9,7 @@ import torch
 from . import _kernels
 from ._batch import ParamLike, batch_scale, batch_values
 from ._color import lab_to_rgb, rgb_to_lab, spline_curve
-from ._filter import separable_per_sample
+from ._filter import filter_by_size
 
 _SHARPEN_TAPS = _kernels.gaussian_taps(6.0, radius=6)  # 13 x 13 Gaussian, sigma 6
 _CONTRAST_KNOTS = (0.0, 0.3, 0.5, 0.7, 1.0)
@@ -23,7 +23,7 @@ def high_sharpen(x: torch.Tensor, amount: ParamLike) -> torch.Tensor:
     """
     lab = rgb_to_lab(x)
     lightness = lab[:, :1]
-    blurred = separable_per_sample(lightness, _SHARPEN_TAPS.expand(x.shape[0], -1))
+    blurred = filter_by_size(lightness, [_SHARPEN_TAPS] * x.shape[0], separable=True)  # per plane on the CPU
     sharp = (lightness + batch_scale(amount, x, "amount") * (lightness - blurred)).clamp(0.0, 100.0)
     return lab_to_rgb(torch.cat([sharp, lab[:, 1:]], dim=1))
 

@@ -18,7 +18,16 @@ def step(name: str, level: float, seed: int = 0) -> Step:
     return make_step(name, level, torch.Generator().manual_seed(seed))
 
 
-def test_one_op_call_per_distortion_and_step(monkeypatch):
+@pytest.fixture
+def pool_threads(monkeypatch):
+    """Set the engine's CPU pool size for one test (torch's thread count is left alone)."""
+    from degrade.ops import _cpu
+
+    return lambda n: monkeypatch.setattr(_cpu, "_THREADS", n)
+
+
+def test_one_op_call_per_distortion_and_step(monkeypatch, pool_threads):
+    pool_threads(1)  # one thread: the whole batch is one part
     calls = []
     original = engine._run_step
 
@@ -42,6 +51,54 @@ def test_one_op_call_per_distortion_and_step(monkeypatch):
     assert torch.equal(out[3], x[3])  # the pristine plan leaves its image alone
     for i, plan in enumerate(plans):
         torch.testing.assert_close(out[i], degrade.apply_plans(x[i], plan), atol=1e-5, rtol=0)
+
+
+def test_a_cpu_batch_is_cut_into_one_part_per_thread_with_the_same_bytes(monkeypatch, pool_threads):
+    calls = []
+    original = engine._run_step
+
+    def spy(entry, backend, x, steps, gradients="error"):
+        calls.append((entry.name, x.shape[0], torch.get_num_threads()))
+        return original(entry, backend, x, steps, gradients)
+
+    monkeypatch.setattr(engine, "_run_step", spy)
+    x = torch.stack([photo(name, 48) for name in ("coffee", "astronaut", "chelsea", "rocket")] * 3)
+    plans = degrade.sample_plans(12, "broad", seed=3)
+    pool_threads(1)
+    whole = degrade.apply_plans(x, plans)
+    one_part = len(calls)
+    calls.clear()
+    pool_threads(3)
+    threads = torch.get_num_threads()
+    parts = degrade.apply_plans(x, plans)
+    assert torch.equal(parts, whole)  # each sample depends on its own plan only
+    assert len(calls) > one_part  # each part batched its own steps
+    assert {n for _, _, n in calls} == {1}  # torch single-threaded inside the parts
+    assert torch.get_num_threads() == threads  # and restored afterwards
+    assert sum(size for _, size, _ in calls) == sum(len(p) for p in plans)
+
+
+@pytest.mark.parametrize("mode", ["no_grad", "inference_mode"])
+def test_the_parts_run_in_the_callers_grad_mode(mode, pool_threads):
+    pool_threads(2)
+    x = torch.stack([photo("coffee", 32), photo("rocket", 32)]).requires_grad_(mode == "no_grad")
+    plans = [Plan((step("jpeg", 3),)), Plan((step("gaussian_blur", 2),))]
+    with getattr(torch, mode)():  # a codec needs no gradient question here, and inference tensors stay writable
+        out = degrade.apply_plans(x, plans)
+    assert not out.requires_grad
+    assert torch.equal(out, degrade.apply_plans(x.detach(), plans))
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_on_the_cpu_a_plan_gives_the_same_bytes_alone_and_in_any_batch(threads, pool_threads):
+    pool_threads(threads)
+    x = torch.stack([photo(name, 40) for name in ("coffee", "astronaut", "chelsea", "rocket")] * 2)
+    for name in degrade.list_distortions():
+        g = torch.Generator().manual_seed(1)
+        plans = [Plan((make_step(name, 1 + i % 5, g),)) for i in range(8)]
+        batched = degrade.apply_plans(x, plans)
+        for i in (0, 5, 7):
+            assert torch.equal(degrade.apply_plans(x[i], plans[i]), batched[i]), name
 
 
 def test_steps_apply_in_order():

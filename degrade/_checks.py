@@ -25,9 +25,10 @@ def _to_uint8(x: torch.Tensor) -> torch.Tensor:
     return (x * 255.0).round_().clamp_(0, 255).to(torch.uint8)
 
 
-def to_batch(x: object) -> tuple[torch.Tensor, bool, Restore]:
+def to_batch(x: object, check_range: bool = True) -> tuple[torch.Tensor, bool, Restore]:
     """``x`` as a float (B, 3, H, W) batch in [0, 1], whether it was one image, and how to give a
-    result back in ``x``'s own type and shape.
+    result back in ``x``'s own type and shape. ``check_range=False`` leaves the value check of a
+    float tensor to the caller (:func:`in_range`, e.g. on parts of the batch in parallel).
 
     Raises:
         TypeError: for other types and dtypes, saying what to pass instead.
@@ -50,11 +51,11 @@ def to_batch(x: object) -> tuple[torch.Tensor, bool, Restore]:
     if isinstance(x, torch.Tensor) and x.dtype == torch.uint8:
         batch, single = as_image_batch(x.float().div(255.0))
         return batch, single, lambda y: _to_uint8(y[0] if single else y)
-    batch, single = as_image_batch(x)
+    batch, single = as_image_batch(x, check_range)
     return batch, single, lambda y: y[0] if single else y
 
 
-def as_image_batch(x: object) -> tuple[torch.Tensor, bool]:
+def as_image_batch(x: object, check_range: bool = True) -> tuple[torch.Tensor, bool]:
     """Check that ``x`` is a float RGB image or batch in [0, 1]; return it as (B, 3, H, W).
 
     Returns:
@@ -82,6 +83,15 @@ def as_image_batch(x: object) -> tuple[torch.Tensor, bool]:
         raise ValueError(f"expected 3 RGB channels in dimension 1, got shape {tuple(x.shape)}; {hint}")
     if x.shape[0] == 0 or x.shape[2] == 0 or x.shape[3] == 0:
         raise ValueError(f"empty batch or image: shape {tuple(x.shape)}")
+    return (in_range(x) if check_range else x), single
+
+
+def in_range(x: torch.Tensor) -> torch.Tensor:
+    """``x`` if its values lie in [0, 1]; clamped if they overshoot by float rounding only.
+
+    Raises:
+        ValueError: values further out, with the fix.
+    """
     lo, hi = torch.aminmax(x.detach())
     lo, hi = float(lo), float(hi)
     if not (lo >= -RANGE_TOLERANCE and hi <= 1.0 + RANGE_TOLERANCE):
@@ -91,4 +101,4 @@ def as_image_batch(x: object) -> tuple[torch.Tensor, bool]:
         )
     if lo < 0.0 or hi > 1.0:
         x = x.clamp(0.0, 1.0)
-    return x, single
+    return x

@@ -100,13 +100,18 @@ def split_batch(x: torch.Tensor) -> bool:
     return use(x) and threads() > 1 and x.shape[0] > 1 and not _inside()
 
 
-def engine_call(x: object) -> contextlib.AbstractContextManager:
-    """Torch single-threaded around a whole engine call on a CPU batch that will be split, so its
-    OpenMP workers are not left spinning after the input checks while the parts run."""
+@contextlib.contextmanager
+def engine_call(x: object) -> Iterator[bool]:
+    """Around a whole engine call: whether ``x`` is a CPU batch that will be split into parts, and
+    if so torch single-threaded throughout, so its OpenMP workers are not left spinning after the
+    input checks while the parts run."""
     splits = (isinstance(x, torch.Tensor) and x.ndim == 4 and x.shape[0] > 1 and x.device.type == "cpu"
-              and not _TORCH_ONLY and threads() > 1 and not _inside()
-              and not (x.requires_grad and torch.is_grad_enabled()))
-    return torch_threads(1) if splits else contextlib.nullcontext()
+              and x.is_floating_point() and use(x) and threads() > 1 and not _inside())
+    if not splits:
+        yield False
+        return
+    with torch_threads(1):
+        yield True
 
 
 def map_chunks(fn: Callable[[int, int], object], count: int) -> list:

@@ -75,10 +75,10 @@ def filter_cpu(x: torch.Tensor, kernels: Sequence[torch.Tensor], separable: bool
     taps = [np.ascontiguousarray(k.numpy().astype(dtype)) for k in kernels]
 
     def one(plane: np.ndarray, out: np.ndarray, i: int) -> None:
-        if separable:
-            out[...] = cv2.sepFilter2D(plane, -1, taps[i], taps[i], borderType=cv2.BORDER_REPLICATE)
+        if separable:  # written straight into the output plane
+            cv2.sepFilter2D(plane, -1, taps[i], taps[i], dst=out, borderType=cv2.BORDER_REPLICATE)
         else:
-            out[...] = cv2.filter2D(plane, -1, taps[i], borderType=cv2.BORDER_REPLICATE)
+            cv2.filter2D(plane, -1, taps[i], dst=out, borderType=cv2.BORDER_REPLICATE)
 
     return _cpu.map_planes(x, one)
 

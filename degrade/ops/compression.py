@@ -27,12 +27,18 @@ def per_image_uint8(x: torch.Tensor, fn: Callable[..., np.ndarray], *columns: Se
     """
     source = x.detach().to("cpu").contiguous()
     out = torch.empty_like(source)
+    planes = source.numpy()
+    scale = planes.dtype.type(255.0)
 
     def one(i: int) -> None:
-        u8 = (source[i] * 255.0 + 0.5).clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
-        bgr = cv2.cvtColor(u8, cv2.COLOR_RGB2BGR)
-        result = cv2.cvtColor(fn(bgr, *(column[i] for column in columns)), cv2.COLOR_BGR2RGB)
-        out[i].copy_(torch.from_numpy(result).permute(2, 0, 1)).div_(255.0)
+        # numpy and OpenCV on whole planes: several times faster than small torch ops per image
+        level = planes[i] * scale
+        level += 0.5
+        u8 = np.clip(level, 0, 255, out=level).astype(np.uint8)  # floor(x * 255 + 0.5): round half up
+        result = fn(cv2.merge([u8[2], u8[1], u8[0]]), *(column[i] for column in columns))
+        for c, plane in enumerate(reversed(cv2.split(result))):  # BGR -> R, G, B
+            out[i, c].copy_(torch.from_numpy(plane))
+        out[i].div_(255.0)
 
     _cpu.run(one, source.shape[0])
     return out.to(x.device)

@@ -122,7 +122,7 @@ def _pixelate_cpu(x: torch.Tensor, small_h: int, small_w: int) -> torch.Tensor:
 
         def one(plane: np.ndarray, out: np.ndarray, _i: int) -> None:
             tiny = cv2.resize(plane, (small_w, small_h), interpolation=cv2.INTER_NEAREST)
-            out[...] = cv2.resize(tiny, (w, h), interpolation=cv2.INTER_NEAREST)
+            cv2.resize(tiny, (w, h), dst=out, interpolation=cv2.INTER_NEAREST)
 
         return _cpu.map_planes(x, one)
     rows = _nearest_down_up(h, small_h, x.device)

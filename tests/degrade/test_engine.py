@@ -78,6 +78,19 @@ def test_a_cpu_batch_is_cut_into_one_part_per_thread_with_the_same_bytes(monkeyp
     assert sum(size for _, size, _ in calls) == sum(len(p) for p in plans)
 
 
+def test_a_split_batch_checks_the_values_of_every_part(pool_threads):
+    pool_threads(2)
+    x = torch.stack([photo("coffee", 32)] * 4)
+    plans = [Plan((step("gaussian_blur", 2),))] * 4
+    bad = x.clone()
+    bad[3, 0, 0, 0] = 2.0  # in the second part
+    with pytest.raises(ValueError, match=r"\[0, 1\].*max 2"):
+        degrade.apply_plans(bad, plans)
+    rounding = x.clone()
+    rounding[3, 0, 0, 0] = 1.0 + 1e-6  # float rounding only: clamped, as for an unsplit batch
+    assert torch.equal(degrade.apply_plans(rounding, plans), degrade.apply_plans(rounding.clamp(0, 1), plans))
+
+
 @pytest.mark.parametrize("mode", ["no_grad", "inference_mode"])
 def test_the_parts_run_in_the_callers_grad_mode(mode, pool_threads):
     pool_threads(2)

@@ -105,9 +105,7 @@ def engine_call(x: object) -> Iterator[bool]:
     """Around a whole engine call: whether ``x`` is a CPU batch that will be split into parts, and
     if so torch single-threaded throughout, so its OpenMP workers are not left spinning after the
     input checks while the parts run."""
-    splits = (isinstance(x, torch.Tensor) and x.ndim == 4 and x.shape[0] > 1 and x.device.type == "cpu"
-              and x.is_floating_point() and use(x) and threads() > 1 and not _inside())
-    if not splits:
+    if not (isinstance(x, torch.Tensor) and x.ndim == 4 and split_batch(x)):
         yield False
         return
     with torch_threads(1):

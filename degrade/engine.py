@@ -83,33 +83,34 @@ def apply_plans(x, plans: Sequence[Plan] | Plan, *, quantize: bool = False, grad
         >>> apply_plans(torch.rand(4, 3, 64, 64), plans).shape
         torch.Size([4, 3, 64, 64])
     """
-    with _cpu.engine_call(x) as split:
-        batch, _, restore = to_batch(x, check_range=not split)  # a split batch checks its parts
-        if isinstance(plans, Plan):
-            plans = [plans]
-        plans = list(plans)
-        if len(plans) != batch.shape[0]:
-            raise ValueError(f"need one plan per image: got {len(plans)} plans for {batch.shape[0]} images")
-        if gradients not in GRADIENT_POLICIES:
-            raise ValueError(f"gradients must be one of {GRADIENT_POLICIES}, got {gradients!r}")
-        return restore(_apply_batch(batch, plans, quantize, gradients, checked=not split))
+    batch, _, restore = to_batch(x, check_range=False)  # values are checked in _apply_batch
+    if isinstance(plans, Plan):
+        plans = [plans]
+    plans = list(plans)
+    if len(plans) != batch.shape[0]:
+        raise ValueError(f"need one plan per image: got {len(plans)} plans for {batch.shape[0]} images")
+    if gradients not in GRADIENT_POLICIES:
+        raise ValueError(f"gradients must be one of {GRADIENT_POLICIES}, got {gradients!r}")
+    return restore(_apply_batch(batch, plans, quantize, gradients))
 
 
-def _apply_batch(batch: torch.Tensor, plans: list[Plan], quantize: bool, gradients: str = "error",
-                 checked: bool = True) -> torch.Tensor:
+def _apply_batch(batch: torch.Tensor, plans: list[Plan], quantize: bool, gradients: str = "error") -> torch.Tensor:
+    """Check the batch's values, then run the plans: on the CPU in one part per pool thread."""
     if _cpu.split_batch(batch):
-        # One contiguous part per pool thread, everything single-threaded inside: each sample's
-        # result depends only on its own plan, so the parts give the same bytes as one batch.
+        # Everything single-threaded inside the parts, the value check included (a parallel torch op
+        # before them would leave OpenMP workers spinning on the pool's cores); each sample's result
+        # depends only on its own plan, so the parts give the same bytes as one batch.
         out = torch.empty_like(batch)
 
         def part(start: int, stop: int) -> None:
-            sub = batch[start:stop] if checked else in_range(batch[start:stop])
-            out[start:stop] = _apply_batch(sub, plans[start:stop], quantize, gradients)
+            out[start:stop] = _run_plans(in_range(batch[start:stop]), plans[start:stop], quantize, gradients)
 
         _cpu.map_chunks(part, batch.shape[0])
         return out
-    if not checked:
-        batch = in_range(batch)
+    return _run_plans(in_range(batch), plans, quantize, gradients)
+
+
+def _run_plans(batch: torch.Tensor, plans: list[Plan], quantize: bool, gradients: str) -> torch.Tensor:
     dtype = batch.dtype
     if dtype in _LOW_PRECISION:
         batch = batch.float()
@@ -160,13 +161,7 @@ def apply(
     Example:
         >>> y = apply(torch.rand(2, 3, 32, 32), "gaussian_blur", torch.tensor([1.0, 4.5]))
     """
-    with _cpu.engine_call(x) as split:
-        return _apply_one(x, name, level, generator, seed, backend, table, quantize, return_plans, gradients,
-                          checked=not split)
-
-
-def _apply_one(x, name, level, generator, seed, backend, table, quantize, return_plans, gradients, checked):
-    batch, _, restore = to_batch(x, check_range=checked)
+    batch, _, restore = to_batch(x, check_range=False)  # values are checked in _apply_batch
     get(name)
     levels = torch.as_tensor(level, dtype=torch.float64).flatten().tolist()
     if len(levels) == 1:
@@ -177,5 +172,5 @@ def _apply_one(x, name, level, generator, seed, backend, table, quantize, return
     plans = [Plan((make_step(name, lv, gen, table, backend),)) for lv in levels]
     if gradients not in GRADIENT_POLICIES:
         raise ValueError(f"gradients must be one of {GRADIENT_POLICIES}, got {gradients!r}")
-    out = restore(_apply_batch(batch, plans, quantize, gradients, checked=checked))
+    out = restore(_apply_batch(batch, plans, quantize, gradients))
     return (out, plans) if return_plans else out

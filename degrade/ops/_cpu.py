@@ -48,8 +48,8 @@ def use(x: torch.Tensor) -> bool:
 
 
 def threads() -> int:
-    """Threads of the engine's CPU pool (torch's own thread count outside an engine call)."""
-    return _THREADS or getattr(_LOCAL, "torch_threads", None) or max(1, torch.get_num_threads())
+    """Threads of the engine's CPU pool."""
+    return _THREADS or max(1, torch.get_num_threads())
 
 
 def set_threads(n: int) -> None:
@@ -81,35 +81,17 @@ def _inside() -> bool:
 def torch_threads(n: int) -> Iterator[None]:
     """Torch's intra-op threads set to ``n`` for the duration (process-wide), then restored."""
     before = torch.get_num_threads()
-    if before == n:
-        yield
-        return
-    saved = getattr(_LOCAL, "torch_threads", None)
-    _LOCAL.torch_threads = saved or before  # the pool keeps its size meanwhile
     torch.set_num_threads(n)
     try:
         yield
     finally:
         torch.set_num_threads(before)
-        _LOCAL.torch_threads = saved
 
 
 def split_batch(x: torch.Tensor) -> bool:
     """Whether the engine cuts this batch into parts for the pool: the CPU fast path applies, there
     is more than one thread and more than one image, and this thread is not already one part."""
     return use(x) and threads() > 1 and x.shape[0] > 1 and not _inside()
-
-
-@contextlib.contextmanager
-def engine_call(x: object) -> Iterator[bool]:
-    """Around a whole engine call: whether ``x`` is a CPU batch that will be split into parts, and
-    if so torch single-threaded throughout, so its OpenMP workers are not left spinning after the
-    input checks while the parts run."""
-    if not (isinstance(x, torch.Tensor) and x.ndim == 4 and split_batch(x)):
-        yield False
-        return
-    with torch_threads(1):
-        yield True
 
 
 def map_chunks(fn: Callable[[int, int], object], count: int) -> list:
@@ -130,8 +112,9 @@ def map_chunks(fn: Callable[[int, int], object], count: int) -> list:
         finally:
             _LOCAL.inside = False
 
+    executor = pool()  # sized before torch goes single-threaded
     with torch_threads(1):
-        futures = [pool().submit(part, *b) for b in bounds[1:]]
+        futures = [executor.submit(part, *b) for b in bounds[1:]]
         first = part(*bounds[0])  # the calling thread does one part itself
         return [first, *(f.result() for f in futures)]
 

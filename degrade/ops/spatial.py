@@ -115,26 +115,31 @@ def _opencv_agrees(size: int, small: int) -> bool:
     return np.array_equal(up[0].astype(np.int64), _nearest_down_up(size, small, torch.device("cpu")).numpy())
 
 
-def _pixelate_cpu(x: torch.Tensor, small_h: int, small_w: int) -> torch.Tensor:
-    h, w = x.shape[-2:]
-    if _opencv_agrees(h, small_h) and _opencv_agrees(w, small_w):
-        import cv2
+def _pixelate_cpu(x: torch.Tensor, sizes: Sequence[tuple[int, int]]) -> torch.Tensor:
+    """Pixelation of each CPU image plane at its sample's small size, written in place of the output
+    (OpenCV's nearest resizing where it picks the pixels of :func:`_nearest_down_up`, else a gather)."""
+    import cv2
 
-        def one(plane: np.ndarray, out: np.ndarray, _i: int) -> None:
+    h, w = x.shape[-2:]
+
+    def one(plane: np.ndarray, out: np.ndarray, i: int) -> None:
+        small_h, small_w = sizes[i]
+        if _opencv_agrees(h, small_h) and _opencv_agrees(w, small_w):
             tiny = cv2.resize(plane, (small_w, small_h), interpolation=cv2.INTER_NEAREST)
             cv2.resize(tiny, (w, h), dst=out, interpolation=cv2.INTER_NEAREST)
+        else:
+            rows = _nearest_down_up(h, small_h, torch.device("cpu")).numpy()
+            cols = _nearest_down_up(w, small_w, torch.device("cpu")).numpy()
+            out[...] = plane[rows[:, None], cols]
 
-        return _cpu.map_planes(x, one)
-    rows = _nearest_down_up(h, small_h, x.device)
-    cols = _nearest_down_up(w, small_w, x.device).numpy()
-    return torch.from_numpy(np.take(x.index_select(2, rows).numpy(), cols, axis=3))
+    return _cpu.map_planes(x, one)
 
 
 def pixelate(x: torch.Tensor, strength: ParamLike) -> torch.Tensor:
     """Nearest-neighbour down-scaling by z = 0.95 - strength^0.6 and back up.
 
-    Samples of one strength share one gather of rows and one of columns (on the CPU: OpenCV's
-    nearest resizing where it picks exactly the same pixels, which is checked).
+    Samples of one strength share one gather of rows and one of columns (on the CPU: each image
+    plane through OpenCV's nearest resizing where it picks exactly the same pixels, which is checked).
 
     Shape:
         x: (B, 3, H, W); strength: () or (B,); output: (B, 3, H, W).
@@ -145,9 +150,10 @@ def pixelate(x: torch.Tensor, strength: ParamLike) -> torch.Tensor:
         z = 0.95 - s**0.6
         keys.append((max(1, int(h * z)), max(1, int(w * z))))
 
+    if _cpu.use(x):
+        return _pixelate_cpu(x, keys)
+
     def run(sub: torch.Tensor, _idx: list[int], key: tuple[int, int]) -> torch.Tensor:
-        if _cpu.use(sub):
-            return _pixelate_cpu(sub, *key)
         rows, cols = _nearest_down_up(h, key[0], x.device), _nearest_down_up(w, key[1], x.device)
         return sub.index_select(2, rows).index_select(3, cols)
 

@@ -10,6 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+import degrade
 from degrade.ops import _kernels, blur, brightness, color, compression, noise, sharpness, spatial
 from degrade.ops._color import lab_to_rgb, rgb_to_lab, spline_curve
 from degrade.ops._filter import conv_per_sample
@@ -256,6 +257,18 @@ def test_pixelate_equals_nearest_down_up():
     z = 0.95 - 0.2**0.6
     small = F.interpolate(x, size=(int(50 * z), int(50 * z)), mode="nearest")
     assert torch.equal(spatial.pixelate(x, 0.2), F.interpolate(small, size=(50, 50), mode="nearest"))
+
+
+def test_pixelate_on_the_cpu_picks_the_pixels_of_the_torch_path():
+    x = torch.stack([photo("rocket", 50)[:, :, :37], photo("coffee", 50)[:, :, :37], photo("chelsea", 50)[:, :, :37]])
+    strengths = torch.tensor([0.05, 0.5, 0.9])  # 50 -> 14 px is a size where OpenCV picks other pixels
+    assert spatial._opencv_agrees(50, 39) and not spatial._opencv_agrees(50, 14)
+    with torch.no_grad():
+        fast = spatial.pixelate(x, strengths)
+        with degrade.torch_path():
+            reference = spatial.pixelate(x, strengths)
+    assert torch.equal(fast, reference)
+    assert torch.equal(fast[1:2], spatial.pixelate(x[1:2], 0.5))
 
 
 def test_quantization_levels():

@@ -29,7 +29,7 @@ CATALOGUE = (
                kadid=5, arniqa="colorshift"),
     Distortion("color_quantization", "color", "colors", "palette size (k-means palette, Floyd-Steinberg dither)",
                (64.0, 48.0, 32.0, 16.0, 8.0), color.color_quantization, integer=True, stochastic=True,
-               differentiable=False, kadid=6),
+               differentiable=False, whole_batch=True, kadid=6),
     Distortion("color_saturation_hsv", "color", "factor", "HSV saturation multiplier",
                (0.4, 0.2, 0.1, 0.0, -0.4), color.color_saturation_hsv, kadid=7, arniqa="colorsat1"),
     Distortion("color_saturation_lab", "color", "factor", "Lab chroma multiplier",

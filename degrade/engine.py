@@ -60,8 +60,8 @@ def apply_plans(x, plans: Sequence[Plan] | Plan, *, quantize: bool = False, grad
     sub-batch and that op runs once on it; samples with shorter plans are left as they are.
     Every random draw comes from the plans (recorded parameters and seeds), so the same plans
     on the same device give the same output, bit for bit (on the CPU whatever else is in the
-    batch; on a GPU within float rounding). On the CPU the batch is cut into one part per thread
-    of the engine's pool, each run single-threaded (see ``degrade.set_threads``).
+    batch; on a GPU within float rounding). On the CPU the batch is cut into cache-sized parts that
+    the threads of the engine's pool take in turn, each run single-threaded (see ``degrade.set_threads``).
 
     Args:
         x: images, (B, 3, H, W) or (3, H, W), on any device: float in [0, 1], uint8, or a PIL
@@ -95,19 +95,33 @@ def apply_plans(x, plans: Sequence[Plan] | Plan, *, quantize: bool = False, grad
 
 
 def _apply_batch(batch: torch.Tensor, plans: list[Plan], quantize: bool, gradients: str = "error") -> torch.Tensor:
-    """Check the batch's values, then run the plans: on the CPU in one part per pool thread."""
+    """Check the batch's values, then run the plans: on the CPU in parts that the pool's threads take in turn."""
     if _cpu.split_batch(batch):
         # Everything single-threaded inside the parts, the value check included (a parallel torch op
         # before them would leave OpenMP workers spinning on the pool's cores); each sample's result
         # depends only on its own plan, so the parts give the same bytes as one batch.
         out = torch.empty_like(batch)
+        parts = _parts(batch, plans)
 
-        def part(start: int, stop: int) -> None:
-            out[start:stop] = _run_plans(in_range(batch[start:stop]), plans[start:stop], quantize, gradients)
+        def part(k: int) -> None:
+            index = parts[k]
+            out[index] = _run_plans(in_range(batch[index]), [plans[i] for i in index], quantize, gradients)
 
-        _cpu.map_chunks(part, batch.shape[0])
+        _cpu.map_parts(part, len(parts))
         return out
     return _run_plans(in_range(batch), plans, quantize, gradients)
+
+
+def _parts(batch: torch.Tensor, plans: list[Plan]) -> list[list[int]]:
+    """Sample indices of each part of a CPU batch: cache-sized parts (``_cpu.part_images``), at least one
+    per pool thread; samples with a whole-batch step (its cost is per call) go in parts of their own."""
+    whole = [i for i, plan in enumerate(plans) if any(get(s.name).whole_batch for s in plan.steps)]
+    rest = sorted(set(range(len(plans))) - set(whole))
+    parts = []
+    for indices, most in ((whole, len(whole)), (rest, _cpu.part_images(batch))):
+        size = max(1, min(most, -(-len(indices) // _cpu.threads())))
+        parts += [indices[k:k + size] for k in range(0, len(indices), size)]
+    return parts
 
 
 def _run_plans(batch: torch.Tensor, plans: list[Plan], quantize: bool, gradients: str) -> torch.Tensor:

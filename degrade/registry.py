@@ -55,6 +55,9 @@ class Distortion:
             holds distances from this neutral value and each plan draws a random direction, so
             severity grows with level whichever way the image is pushed. Other tables hold the
             signed values as published.
+        whole_batch: the op's cost is mostly per call, not per pixel (Floyd-Steinberg's wavefronts:
+            a few hundred small steps whatever the batch), so on the CPU it runs on its whole
+            batch at once; other ops run on cache-sized parts of it (``degrade.ops._cpu.parts``).
     """
 
     name: str
@@ -74,6 +77,7 @@ class Distortion:
     kadid: int | None = None
     arniqa: str | None = None
     signed_around: float | None = None
+    whole_batch: bool = False
 
     def __post_init__(self) -> None:
         if self.group not in GROUPS:

@@ -53,7 +53,7 @@ def test_one_op_call_per_distortion_and_step(monkeypatch, pool_threads):
         torch.testing.assert_close(out[i], degrade.apply_plans(x[i], plan), atol=1e-5, rtol=0)
 
 
-def test_a_cpu_batch_is_cut_into_one_part_per_thread_with_the_same_bytes(monkeypatch, pool_threads):
+def test_a_cpu_batch_is_cut_into_parts_with_the_same_bytes(monkeypatch, pool_threads):
     calls = []
     original = engine._run_step
 
@@ -76,6 +76,52 @@ def test_a_cpu_batch_is_cut_into_one_part_per_thread_with_the_same_bytes(monkeyp
     assert {n for _, _, n in calls} == {1}  # torch single-threaded inside the parts
     assert torch.get_num_threads() == threads  # and restored afterwards
     assert sum(size for _, size, _ in calls) == sum(len(p) for p in plans)
+
+
+def test_parts_are_cache_sized_and_whole_batch_steps_share_one_part_per_thread(monkeypatch, pool_threads):
+    from degrade.ops import _cpu
+
+    pool_threads(2)
+    monkeypatch.setattr(_cpu, "PART_ELEMENTS", 2 * 3 * 40 * 40)  # two 40 px images per part
+    x = torch.stack([photo("coffee", 40)] * 9)
+    palette = (1, 4, 5, 8)  # colour quantisation costs per call: its samples are batched
+    plans = [Plan((step("white_noise", 2), step("color_quantization", 3))) if i in palette
+             else Plan((step("gaussian_blur", 2),)) for i in range(9)]
+    parts = engine._parts(x, plans)
+    assert parts == [[1, 4], [5, 8], [0, 2], [3, 6], [7]]
+    calls = []
+    original = engine._run_step
+
+    def spy(entry, backend, sub, steps, gradients="error"):
+        calls.append((entry.name, sub.shape[0]))
+        return original(entry, backend, sub, steps, gradients)
+
+    monkeypatch.setattr(engine, "_run_step", spy)
+    out = degrade.apply_plans(x, plans)
+    assert collections.Counter(calls) == collections.Counter(
+        [("white_noise", 2), ("color_quantization", 2)] * 2 + [("gaussian_blur", 2)] * 2 + [("gaussian_blur", 1)])
+    pool_threads(1)
+    monkeypatch.setattr(engine, "_run_step", original)
+    for i in (0, 4):
+        assert torch.equal(out[i], degrade.apply_plans(x[i], plans[i]))
+
+
+def test_map_parts_finishes_every_part_before_raising(pool_threads):
+    from degrade.ops import _cpu
+
+    pool_threads(2)
+    done = []
+
+    def part(k: int) -> int:
+        if k == 0:
+            raise RuntimeError("part 0 failed")
+        done.append(k)
+        return k
+
+    with pytest.raises(RuntimeError, match="part 0 failed"):
+        _cpu.map_parts(part, 6)
+    assert sorted(done) == [1, 2, 3, 4, 5]
+    assert _cpu.map_parts(lambda k: k * k, 5) == [0, 1, 4, 9, 16]
 
 
 def test_a_split_batch_checks_the_values_of_every_part(pool_threads):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import math
 import statistics
 import time
 from collections.abc import Callable
@@ -49,6 +50,38 @@ def median_time(fn: Callable[[], object], repeats: int, sync: Callable[[], None]
         sync()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+SETTLE_S = 0.05  # pause before each timed run of interleaved_times
+WINDOW_S = 0.3  # shortest timed window of interleaved_times
+
+
+def interleaved_times(runs: dict[str, Callable[[], object]], repeats: int,
+                      sync: Callable[[], None] = lambda: None) -> dict[str, list[float]]:
+    """Seconds per call of each named function over ``repeats`` rounds, each round running every
+    function in turn (after one warm-up round), so drifting load on a shared machine hits them all alike.
+
+    Each timing repeats its function for at least :data:`WINDOW_S` (waking idle threads and cores
+    costs milliseconds, which would dominate a 10 ms call timed once) and starts after a short
+    pause, so threads a previous run left spinning (torch's OpenMP workers busy-wait for a while
+    after a parallel op) are not charged to the next.
+    """
+    calls: dict[str, int] = {}
+    for name, fn in runs.items():  # warm-up, sizing each window
+        start = time.perf_counter()
+        fn()
+        sync()
+        calls[name] = max(1, math.ceil(WINDOW_S / max(time.perf_counter() - start, 1e-6)))
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, fn in runs.items():
+            time.sleep(SETTLE_S)
+            start = time.perf_counter()
+            for _ in range(calls[name]):
+                fn()
+            sync()
+            times[name].append((time.perf_counter() - start) / calls[name])
+    return times
 
 
 def write_json(name: str, payload: dict) -> Path:

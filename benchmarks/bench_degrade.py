@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import math
 import multiprocessing as mp
+import statistics
 import sys
 from pathlib import Path
 
@@ -30,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import degrade  # noqa: E402
-from _report import describe, machine, median_time, update_section, write_json  # noqa: E402
+from _report import describe, interleaved_times, machine, update_section, write_json  # noqa: E402
 from baseline import apply_plan  # noqa: E402
 from degrade.plan import Plan  # noqa: E402
 from degrade.samples import SAMPLE_PHOTOS, load_sample  # noqa: E402
@@ -96,13 +97,15 @@ def measure(x, images, plan_sets, pool, repeats, device) -> dict[str, float]:
         for plans in plan_sets:
             pool.map(_work, list(enumerate(plans)), chunksize=max(1, len(plans) // 8))
 
+    runs = {"engine": engine, "loop_1": loop, "loop_pool": pooled}
+    if device.type == "cpu":
+        runs["engine_torch_only"] = torch_only
+    # round-robin: each repeat times every contender once, so a slow spell of this shared machine
+    # falls on all of them rather than on whichever ran then
     with torch.no_grad():
-        t_engine = median_time(engine, repeats, sync)
-        t_torch = median_time(torch_only, repeats, sync) if device.type == "cpu" else t_engine
-    t_loop = median_time(loop, max(1, repeats - 1))
-    t_pool = median_time(pooled, repeats)
-    return {"engine": total / t_engine, "engine_torch_only": total / t_torch, "loop_1": total / t_loop,
-            "loop_pool": total / t_pool}
+        times = interleaved_times(runs, repeats, sync)
+    times.setdefault("engine_torch_only", times["engine"])
+    return {name: total / statistics.median(t) for name, t in times.items()}
 
 
 def agreement(x, images, plans) -> float:
@@ -119,7 +122,7 @@ def main() -> int:
     parser.add_argument("--processes", type=int, default=2, help="processes of the pooled loop (default 2)")
     parser.add_argument("--level", type=float, default=4, help="level of the single-distortion rows (default 4)")
     parser.add_argument("--preset", default="arniqa-monotone", help="the mixed preset (default arniqa-monotone)")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5, help="timed rounds, each running every contender once (default 5)")
     parser.add_argument("--mixed-batches", type=int, default=8, help="arniqa batches per timing (default 8)")
     parser.add_argument("--quick", action="store_true", help="one repeat, a few distortions: a smoke run")
     parser.add_argument("--no-write", action="store_true", help="print only; leave results and BENCHMARKS.md alone")

@@ -105,7 +105,13 @@ def _apply_batch(batch: torch.Tensor, plans: list[Plan], quantize: bool, gradien
 
         def part(k: int) -> None:
             index = parts[k]
-            out[index] = _run_plans(in_range(batch[index]), [plans[i] for i in index], quantize, gradients)
+            start, stop = index[0], index[-1] + 1
+            if stop - start == len(index):  # consecutive samples: a view in, one copy out
+                out[start:stop] = _run_plans(in_range(batch[start:stop]), plans[start:stop], quantize, gradients)
+                return
+            rows = torch.tensor(index)  # whole-image copies (indexing with a list goes element by element)
+            result = _run_plans(in_range(batch.index_select(0, rows)), [plans[i] for i in index], quantize, gradients)
+            out.index_copy_(0, rows, result)
 
         _cpu.map_parts(part, len(parts))
         return out

@@ -9,7 +9,7 @@ timing ``build`` (scan included) after Ray and its worker processes have started
 the time to the first finished shard. Stage shares come from the shards' stats sidecars. Writes
 ``benchmarks/results/shards.json`` and its BENCHMARKS.md section.
 
-    python benchmarks/bench_shards.py [--groups 192] [--workers 2] [--levels 0 1 3 6]
+    python benchmarks/bench_shards.py [--groups 384] [--workers 2] [--levels 0 1 3 6]
 """
 from __future__ import annotations
 
@@ -66,7 +66,7 @@ def _shares(stages: dict[str, float]) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--groups", type=int, default=192)
+    parser.add_argument("--groups", type=int, default=384)
     parser.add_argument("--per-shard", type=int, default=16)
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--workers", type=int, default=2)

@@ -42,6 +42,7 @@ from scipy.stats import spearmanr
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _report import describe, machine, update_section, write_json  # noqa: E402
+from dri.policy import CROPS  # noqa: E402
 
 SIDE = 384
 LEVELS = (1, 2, 3, 4, 5)
@@ -331,13 +332,13 @@ def within_oracle(curves) -> float:
     return _mean(_srcc([i["ms_ssim"] for i in c], [-i["level"] for i in c]) for c in curves)
 
 
-def score(model, items: list[dict], batch: int, device: str) -> list[float]:
+def score(model, items: list[dict], batch: int, device: str, crop: str) -> list[float]:
     import torch
 
     import dri
 
     tensors = [torch.from_numpy(np.ascontiguousarray(i["image"])).permute(2, 0, 1).contiguous() for i in items]
-    results = dri.predict_images(model, tensors, batch_size=batch, device=device)
+    results = dri.predict_images(model, tensors, batch_size=batch, device=device, crop=crop)
     return [r.score for r in results]
 
 
@@ -351,7 +352,8 @@ def markdown(results: dict) -> str:
     info = results["machine"]
     lines = [f"Measured on {describe(info)}. Photos: {', '.join(results['photos']['unseen'])} (unseen); "
              f"{len(results['photos']['built_in'])} built-in. Each: pristine + 10 types x 5 levels, at most "
-             f"{SIDE} px. Oracle: MS-SSIM on luma (GMSD as a second oracle).", ""]
+             f"{SIDE} px, scored with the `{results.get('crop', 'five')}` crop policy. Oracle: MS-SSIM on luma "
+             "(GMSD as a second oracle).", ""]
     lines += ["| model | cell | SRCC vs MS-SSIM | SRCC vs GMSD | within-photo level SRCC | pristine mean | "
               "degraded mean | pristine above degraded |", "|---|---|---:|---:|---:|---:|---:|---:|"]
     for name, model in results["models"].items():
@@ -379,6 +381,7 @@ def main(argv=None) -> int:
     parser.add_argument("--cells", nargs="+", choices=list(CELLS), default=list(CELLS))
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--crop", choices=CROPS, default=CROPS[0], help=f"crop policy of scoring (default {CROPS[0]})")
     parser.add_argument("--out", default=None, help="JSON path (default benchmarks/results/transfer.json)")
     parser.add_argument("--no-report", action="store_true", help="do not rewrite the BENCHMARKS.md section")
     args = parser.parse_args(argv)
@@ -395,7 +398,7 @@ def main(argv=None) -> int:
     photos = {"unseen": unseen_photos(), "built_in": built_in_photos()}
     cells = {cell: make_cell(photos["built_in" if cell == "built_in" else "unseen"], engine=cell == "engine")
              for cell in args.cells}
-    results: dict = {"machine": machine(), "photos": {k: sorted(v) for k, v in photos.items()}, "models": {},
+    results: dict = {"machine": machine(), "crop": args.crop, "photos": {k: sorted(v) for k, v in photos.items()}, "models": {},
                      "oracle_within_level": within_oracle(
                          [[i for i in cells.get("unseen", next(iter(cells.values()))) if i["photo"] == p and i["type"] == t]
                           for p in photos["unseen"] for t in INDEPENDENT])}
@@ -403,7 +406,7 @@ def main(argv=None) -> int:
         model = build()
         results["models"][name] = {"source": label, "cells": {}}
         for cell, items in cells.items():
-            summary = summarise(items, score(model, items, args.batch, args.device))
+            summary = summarise(items, score(model, items, args.batch, args.device, args.crop))
             results["models"][name]["cells"][cell] = summary
             print(f"{name} [{cell}]: SRCC vs oracle {summary['srcc_oracle']:.3f}, within-photo level "
                   f"{summary['within_level']:.3f}, pristine {summary['pristine_mean']:.3f} vs degraded "

@@ -1,4 +1,5 @@
-"""The crop policy shared by every IQA input: a random crop (and flip) to train, five fixed crops to evaluate.
+"""The crop policy shared by every IQA input: a random crop (and flip) to train, five fixed crops to evaluate,
+a grid of fixed crops to predict.
 
 Images smaller than the crop are first resized up so that their short side equals it.
 """
@@ -25,6 +26,19 @@ def five_crops(image: torch.Tensor, size: int) -> torch.Tensor:
     h, w = image.shape[-2:]
     corners = [(0, 0), (0, w - size), (h - size, 0), (h - size, w - size), ((h - size) // 2, (w - size) // 2)]
     return torch.stack([image[:, t : t + size, l : l + size] for t, l in corners])
+
+
+def grid_crops(image: torch.Tensor, size: int, n: int = 3) -> torch.Tensor:
+    """An n x n grid of crops spread evenly from corner to corner, (n * n, C, size, size).
+
+    With n = 3 it holds the five crops (corners and centre) and the four edge midpoints between
+    them, and covers every pixel of images up to three crops on a side.
+    """
+    image = fit_short_side(image, size)
+    h, w = image.shape[-2:]
+    tops = [i * (h - size) // (n - 1) for i in range(n)] if n > 1 else [(h - size) // 2]
+    lefts = [j * (w - size) // (n - 1) for j in range(n)] if n > 1 else [(w - size) // 2]
+    return torch.stack([image[:, t : t + size, l : l + size] for t in tops for l in lefts])
 
 
 def random_crop(image: torch.Tensor, size: int, g: torch.Generator) -> tuple[int, int]:

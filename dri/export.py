@@ -38,7 +38,8 @@ def transfer_summary(path: Path, name: str | None) -> dict:
     models = results["models"]
     key = name or next(iter(models))
     cells = models[key]["cells"]
-    out = {"benchmark": "benchmarks/bench_transfer.py", "photos": results["photos"]["unseen"]}
+    out = {"benchmark": "benchmarks/bench_transfer.py", "crop": results.get("crop", "five"),
+           "photos": results["photos"]["unseen"]}
     for cell, r in cells.items():
         out[cell] = {k: round(r[k], 4) for k in ("srcc_oracle", "srcc_gmsd", "within_level", "pristine_mean",
                                                  "degraded_mean", "pristine_above_degraded")}

@@ -2,11 +2,17 @@
 
 Crop policy (``crop=``):
 
-* ``"five"`` (default): the four corner crops and the centre crop at the model's input size, scores
-  averaged; images smaller than the input size are first resized up (short side = input size).
-  ``max_side`` first shrinks images whose longer side exceeds it (area filter), so crops of a
-  very large photo still see a meaningful part of it.
+* ``"grid"`` (default): a 3 x 3 grid of crops at the model's input size spread from corner to
+  corner, scores averaged: the five crops and the four edge midpoints, covering all of an image up
+  to three input sizes on a side. On unseen photos of 384 px it orders degradation levels better
+  than five crops (within-photo SRCC 0.77 against 0.68 for the shipped tiny weights,
+  ``benchmarks/bench_transfer.py``), at 9/5 of the cost.
+* ``"five"``: the four corner crops and the centre crop (the evaluation protocol of ``dri.evaluate``).
 * ``"resize"``: the whole image resized to the input size (aspect ratio not kept).
+
+Images smaller than the input size are first resized up (short side = input size) for the crop
+policies. ``max_side`` first shrinks images whose longer side exceeds it (area filter), so crops of
+a very large photo still see a meaningful part of it.
 """
 from __future__ import annotations
 
@@ -20,25 +26,29 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
-from datasets.crops import five_crops
+from datasets.crops import five_crops, grid_crops
 from datasets.decoding import read
 from datasets.progress import progress as progress_bar
 
 from .models import DRIIQA
+from .policy import CROPS
 
 
-def prepare(image: torch.Tensor, size: int, crop: str = "five", max_side: int | None = None) -> torch.Tensor:
-    """A uint8 (3, H, W) image as the model's input: (5, 3, size, size) for five crops, (1, ...) for resize."""
+def prepare(image: torch.Tensor, size: int, crop: str = CROPS[0], max_side: int | None = None) -> torch.Tensor:
+    """A uint8 (3, H, W) image as the model's input: (9, 3, size, size) for the grid, (5, ...) for five
+    crops, (1, ...) for resize."""
     if max_side is not None and max(image.shape[-2:]) > max_side:
         scale = max_side / max(image.shape[-2:])
         shape = (max(1, round(image.shape[-2] * scale)), max(1, round(image.shape[-1] * scale)))
         image = F.interpolate(image[None].float(), size=shape, mode="area")[0].round().clamp(0, 255).to(torch.uint8)
+    if crop == "grid":
+        return grid_crops(image, size)
     if crop == "five":
         return five_crops(image, size)
     if crop == "resize":
         out = F.interpolate(image[None].float(), size=(size, size), mode="bilinear", align_corners=False, antialias=True)
         return out.round().clamp(0, 255).to(torch.uint8)
-    raise ValueError(f"crop must be 'five' or 'resize', got {crop!r}")
+    raise ValueError(f"crop must be one of {', '.join(CROPS)}, got {crop!r}")
 
 
 # Crops per forward pass on the CPU. Larger sub-batches overflow the caches in the restoration
@@ -57,7 +67,7 @@ def score_crops(model: DRIIQA, crops: torch.Tensor, device: torch.device | str, 
     if crops.ndim == 4:
         crops = crops.unsqueeze(1)
     if crops.shape[1] > 1 and bool((crops == crops[:, :1]).all()):
-        crops = crops[:, :1]  # images of exactly the input size: the five crops are one and the same
+        crops = crops[:, :1]  # images of exactly the input size: the crops are one and the same
     b, k = crops.shape[:2]
     device = torch.device(device)
     if chunk is None:
@@ -153,7 +163,7 @@ class Prediction:
 
 
 def predict_images(model: DRIIQA, inputs: Sequence, *, batch_size: int = 16, device: str | torch.device = "cpu",
-                   crop: str = "five", max_side: int | None = None, workers: int = 0,
+                   crop: str = CROPS[0], max_side: int | None = None, workers: int = 0,
                    progress: bool = False, chunk: int | None = None) -> list[Prediction]:
     """Score image files, folders (recursive) or tensors ((3, H, W) float in [0, 1] or uint8), in input order.
 

@@ -18,6 +18,8 @@ from pathlib import Path
 from degrade._cli import HelpFormatter
 from degrade._version import __version__
 
+from .policy import CROPS
+
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m dri.predict", description=__doc__,
@@ -28,9 +30,10 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--model", help="a registered model with shipped weights, e.g. dri_iqa_tiny")
     which.add_argument("--checkpoint", help="a model checkpoint written by dri.train")
     p.add_argument("--out", default="scores.csv", help="CSV to write (default scores.csv)")
-    p.add_argument("--crop", choices=("five", "resize"), default="five",
-                   help="five: average of the 4 corner and the centre crops at the model's input size; "
-                        "resize: the whole image resized to the input size (default five)")
+    p.add_argument("--crop", choices=CROPS, default=CROPS[0],
+                   help="grid: average over a 3x3 grid of crops at the model's input size, corner to corner; "
+                        "five: the 4 corner and the centre crops (5/9 of the cost); resize: the whole image "
+                        f"resized to the input size (default {CROPS[0]})")
     p.add_argument("--max-side", type=int, default=None,
                    help="first shrink images whose longer side exceeds this (large JPEGs decode reduced; default: none)")
     p.add_argument("--max-pixels", type=int, default=None,

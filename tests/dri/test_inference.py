@@ -22,13 +22,29 @@ def tiny() -> dri.DRIIQA:
 
 def test_prepare_crops_resizes_and_shrinks():
     image = torch.randint(0, 256, (3, 200, 300), dtype=torch.uint8)
-    crops = prepare(image, 128)
+    crops = prepare(image, 128, crop="five")
     assert crops.shape == (5, 3, 128, 128) and crops.dtype == torch.uint8
     assert torch.equal(crops[0], image[:, :128, :128]) and torch.equal(crops[4], image[:, 36:164, 86:214])
-    assert prepare(torch.zeros(3, 60, 90, dtype=torch.uint8), 128).shape == (5, 3, 128, 128)  # resized up
+    assert prepare(torch.zeros(3, 60, 90, dtype=torch.uint8), 128, crop="five").shape == (5, 3, 128, 128)  # resized up
     assert prepare(image, 128, crop="resize").shape == (1, 3, 128, 128)
     shrunk = prepare(torch.arange(3 * 1000 * 2000).reshape(3, 1000, 2000).to(torch.uint8), 128, max_side=500)
-    assert shrunk.shape == (5, 3, 128, 128)
+    assert shrunk.shape == (9, 3, 128, 128)
+    with pytest.raises(ValueError, match="grid, five, resize"):
+        prepare(image, 128, crop="random")
+
+
+def test_the_default_grid_holds_the_five_crops_and_covers_the_image():
+    image = torch.randint(0, 256, (3, 301, 384), dtype=torch.uint8)
+    grid, five = prepare(image, 128), prepare(image, 128, crop="five")
+    assert grid.shape == (9, 3, 128, 128)
+    for crop in five:  # the corners and the centre are among the grid's crops
+        assert any(torch.equal(crop, g) for g in grid)
+    seen = torch.zeros(301, 384, dtype=torch.bool)
+    for i, top in enumerate((0, 86, 173)):
+        for j, left in enumerate((0, 128, 256)):
+            assert torch.equal(grid[3 * i + j], image[:, top:top + 128, left:left + 128])
+            seen[top:top + 128, left:left + 128] = True
+    assert bool(seen.all())
 
 
 def test_predict_images_on_tensors_files_and_folders(tiny, tmp_path):

@@ -3,7 +3,7 @@
     python benchmarks/bench_transfer.py --checkpoint runs/tiny/stage2/best.pt [--checkpoint ... --name ...]
     python benchmarks/bench_transfer.py --model dri_iqa_tiny          # the shipped weights
 
-Three cells, each scored with the model's five-crop policy (``dri.predict_images``):
+Three cells, each scored by ``dri.predict_images`` with a crop policy (``--crop``, default: prediction's default grid):
 
 * ``unseen``: photographs this toolkit never trains on (matplotlib's Grace Hopper, scikit-learn's
   two sample photos, PyWavelets' aerial and ascent images, scikit-image's grey camera, coins and

@@ -26,16 +26,22 @@ def pool_threads(monkeypatch):
     return lambda n: monkeypatch.setattr(_cpu, "_THREADS", n)
 
 
-def test_one_op_call_per_distortion_and_step(monkeypatch, pool_threads):
-    pool_threads(1)  # one thread: the whole batch is one part
+@pytest.fixture
+def op_calls(monkeypatch):
+    """(distortion, batch size, torch threads) of every op call the engine makes during a test."""
     calls = []
     original = engine._run_step
 
     def spy(entry, backend, x, steps, gradients="error"):
-        calls.append((entry.name, x.shape[0]))
+        calls.append((entry.name, x.shape[0], torch.get_num_threads()))
         return original(entry, backend, x, steps, gradients)
 
     monkeypatch.setattr(engine, "_run_step", spy)
+    return calls
+
+
+def test_one_op_call_per_distortion_and_step(op_calls, pool_threads):
+    pool_threads(1)  # one thread: the whole batch is one part
     plans = [
         Plan((step("jpeg", 2), step("gaussian_blur", 1))),
         Plan((step("gaussian_blur", 3), step("jpeg", 4))),
@@ -45,7 +51,7 @@ def test_one_op_call_per_distortion_and_step(monkeypatch, pool_threads):
     ]
     x = torch.stack([photo("coffee", 32)] * 5)
     out = degrade.apply_plans(x, plans)
-    assert collections.Counter(calls) == collections.Counter(
+    assert collections.Counter((name, size) for name, size, _ in op_calls) == collections.Counter(
         [("jpeg", 2), ("gaussian_blur", 2), ("gaussian_blur", 1), ("jpeg", 1), ("white_noise", 1), ("jpeg", 1)]
     )
     assert torch.equal(out[3], x[3])  # the pristine plan leaves its image alone
@@ -53,15 +59,8 @@ def test_one_op_call_per_distortion_and_step(monkeypatch, pool_threads):
         torch.testing.assert_close(out[i], degrade.apply_plans(x[i], plan), atol=1e-5, rtol=0)
 
 
-def test_a_cpu_batch_is_cut_into_parts_with_the_same_bytes(monkeypatch, pool_threads):
-    calls = []
-    original = engine._run_step
-
-    def spy(entry, backend, x, steps, gradients="error"):
-        calls.append((entry.name, x.shape[0], torch.get_num_threads()))
-        return original(entry, backend, x, steps, gradients)
-
-    monkeypatch.setattr(engine, "_run_step", spy)
+def test_a_cpu_batch_is_cut_into_parts_with_the_same_bytes(op_calls, pool_threads):
+    calls = op_calls
     x = torch.stack([photo(name, 48) for name in ("coffee", "astronaut", "chelsea", "rocket")] * 3)
     plans = degrade.sample_plans(12, "broad", seed=3)
     pool_threads(1)
@@ -78,7 +77,7 @@ def test_a_cpu_batch_is_cut_into_parts_with_the_same_bytes(monkeypatch, pool_thr
     assert sum(size for _, size, _ in calls) == sum(len(p) for p in plans)
 
 
-def test_parts_are_cache_sized_and_whole_batch_steps_share_one_part_per_thread(monkeypatch, pool_threads):
+def test_parts_are_cache_sized_and_whole_batch_steps_share_one_part_per_thread(monkeypatch, op_calls, pool_threads):
     from degrade.ops import _cpu
 
     pool_threads(2)
@@ -89,19 +88,10 @@ def test_parts_are_cache_sized_and_whole_batch_steps_share_one_part_per_thread(m
              else Plan((step("gaussian_blur", 2),)) for i in range(9)]
     parts = engine._parts(x, plans)
     assert parts == [[1, 4], [5, 8], [0, 2], [3, 6], [7]]
-    calls = []
-    original = engine._run_step
-
-    def spy(entry, backend, sub, steps, gradients="error"):
-        calls.append((entry.name, sub.shape[0]))
-        return original(entry, backend, sub, steps, gradients)
-
-    monkeypatch.setattr(engine, "_run_step", spy)
     out = degrade.apply_plans(x, plans)
-    assert collections.Counter(calls) == collections.Counter(
+    assert collections.Counter((name, size) for name, size, _ in op_calls) == collections.Counter(
         [("white_noise", 2), ("color_quantization", 2)] * 2 + [("gaussian_blur", 2)] * 2 + [("gaussian_blur", 1)])
     pool_threads(1)
-    monkeypatch.setattr(engine, "_run_step", original)
     for i in (0, 4):
         assert torch.equal(out[i], degrade.apply_plans(x[i], plans[i]))
 

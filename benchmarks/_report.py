@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import math
+import platform
 import statistics
 import time
 from collections.abc import Callable

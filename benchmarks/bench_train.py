@@ -69,8 +69,8 @@ def predict_rates(name: str, images: list, device: str) -> dict[str, float]:
     model = dri.create_model(name)
     dri.predict_images(model, images[:2], device=device)
     out = {}
-    for label, options in (("before", {"chunk": 10_000, "workers": 2}), ("after", {"workers": 1})):
-        options["crop"] = "five"
+    for label, options in (("before", {"chunk": 10_000, "workers": 2, "crop": "five"}),
+                           ("after", {"workers": 1, "crop": "five"})):
         start = time.perf_counter()
         dri.predict_images(model, images, device=device, **options)
         out[label] = len(images) / (time.perf_counter() - start)

@@ -352,7 +352,7 @@ def markdown(results: dict) -> str:
     info = results["machine"]
     lines = [f"Measured on {describe(info)}. Photos: {', '.join(results['photos']['unseen'])} (unseen); "
              f"{len(results['photos']['built_in'])} built-in. Each: pristine + 10 types x 5 levels, at most "
-             f"{SIDE} px, scored with the `{results.get('crop', 'five')}` crop policy. Oracle: MS-SSIM on luma "
+             f"{SIDE} px, scored with the `{results['crop']}` crop policy. Oracle: MS-SSIM on luma "
              "(GMSD as a second oracle).", ""]
     lines += ["| model | cell | SRCC vs MS-SSIM | SRCC vs GMSD | within-photo level SRCC | pristine mean | "
               "degraded mean | pristine above degraded |", "|---|---|---:|---:|---:|---:|---:|---:|"]
@@ -398,7 +398,8 @@ def main(argv=None) -> int:
     photos = {"unseen": unseen_photos(), "built_in": built_in_photos()}
     cells = {cell: make_cell(photos["built_in" if cell == "built_in" else "unseen"], engine=cell == "engine")
              for cell in args.cells}
-    results: dict = {"machine": machine(), "crop": args.crop, "photos": {k: sorted(v) for k, v in photos.items()}, "models": {},
+    results: dict = {"machine": machine(), "crop": args.crop, "photos": {k: sorted(v) for k, v in photos.items()},
+                     "models": {},
                      "oracle_within_level": within_oracle(
                          [[i for i in cells.get("unseen", next(iter(cells.values()))) if i["photo"] == p and i["type"] == t]
                           for p in photos["unseen"] for t in INDEPENDENT])}

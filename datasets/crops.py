@@ -28,16 +28,13 @@ def five_crops(image: torch.Tensor, size: int) -> torch.Tensor:
     return torch.stack([image[:, t : t + size, l : l + size] for t, l in corners])
 
 
-def grid_crops(image: torch.Tensor, size: int, n: int = 3) -> torch.Tensor:
-    """An n x n grid of crops spread evenly from corner to corner, (n * n, C, size, size).
-
-    With n = 3 it holds the five crops (corners and centre) and the four edge midpoints between
-    them, and covers every pixel of images up to three crops on a side.
-    """
+def grid_crops(image: torch.Tensor, size: int) -> torch.Tensor:
+    """A 3 x 3 grid of crops spread evenly from corner to corner, (9, C, size, size): the five crops
+    (corners and centre) and the four edge midpoints between them, covering every pixel of images
+    up to three crops on a side."""
     image = fit_short_side(image, size)
     h, w = image.shape[-2:]
-    tops = [i * (h - size) // (n - 1) for i in range(n)] if n > 1 else [(h - size) // 2]
-    lefts = [j * (w - size) // (n - 1) for j in range(n)] if n > 1 else [(w - size) // 2]
+    tops, lefts = [i * (h - size) // 2 for i in range(3)], [j * (w - size) // 2 for j in range(3)]
     return torch.stack([image[:, t : t + size, l : l + size] for t in tops for l in lefts])
 
 

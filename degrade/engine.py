@@ -121,8 +121,9 @@ def _apply_batch(batch: torch.Tensor, plans: list[Plan], quantize: bool, gradien
 def _parts(batch: torch.Tensor, plans: list[Plan]) -> list[list[int]]:
     """Sample indices of each part of a CPU batch: cache-sized parts (``_cpu.part_images``), at least one
     per pool thread; samples with a whole-batch step (its cost is per call) go in parts of their own."""
-    whole = [i for i, plan in enumerate(plans) if any(get(s.name).whole_batch for s in plan.steps)]
-    rest = sorted(set(range(len(plans))) - set(whole))
+    whole, rest = [], []
+    for i, plan in enumerate(plans):
+        (whole if any(get(s.name).whole_batch for s in plan.steps) else rest).append(i)
     parts = []
     for indices, most in ((whole, len(whole)), (rest, _cpu.part_images(batch))):
         size = max(1, min(most, -(-len(indices) // _cpu.threads())))

@@ -57,7 +57,7 @@ class Distortion:
             signed values as published.
         whole_batch: the op's cost is mostly per call, not per pixel (Floyd-Steinberg's wavefronts:
             a few hundred small steps whatever the batch), so on the CPU it runs on its whole
-            batch at once; other ops run on cache-sized parts of it (``degrade.ops._cpu.parts``).
+            batch at once; other ops run on cache-sized parts of it (``degrade.ops._cpu.part_images``).
     """
 
     name: str

@@ -58,7 +58,8 @@ class BuildSpec:
     size: int = field(default=256, metadata=_help("square crop side in pixels"))
     preset: str = field(default="arniqa-monotone", metadata=_help(
         "degradation composition preset: arniqa-monotone (ARNIQA's composition, levels that mean severity), arniqa "
-        "(ARNIQA's own tables), broad (every distortion, single ones most often), kadid"))
+        "(ARNIQA's own tables), broad (every distortion, single ones most often), balanced (compression four "
+        "times as likely, levels uniform), kadid"))
     policy: str = field(default="dri", metadata=_help("how x1, x2 and y relate (sampling policy)"))
     seed: int = field(default=0, metadata=_help("seed of contents, crops and plans"))
     min_scale: float = field(default=1.0, metadata=_help(

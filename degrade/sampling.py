@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -30,6 +30,8 @@ class Preset:
         pristine_prob: probability of an empty plan.
         by_group: pick distinct groups first, then one distortion per group (ARNIQA); otherwise
             pick distinct distortions uniformly from the pool.
+        group_weights: with ``by_group``, the relative chance of each group (missing groups weigh
+            1; None: all equal), e.g. ``{"compression": 3}``. Groups are still distinct in a plan.
         continuous: draw levels uniformly in [1, 5] instead of from ``level_probs``.
         table: level table to resolve parameters from.
     """
@@ -42,6 +44,7 @@ class Preset:
     level_probs: tuple[float, ...] = (0.2, 0.2, 0.2, 0.2, 0.2)
     pristine_prob: float = 0.0
     by_group: bool = False
+    group_weights: Mapping[str, float] | None = None
     continuous: bool = False
     table: str = DEFAULT_TABLE
 
@@ -66,10 +69,29 @@ class Preset:
             raise ValueError(f"preset {self.name!r}: level_probs needs {NUM_LEVELS} non-negative weights")
         if not 0.0 <= self.pristine_prob < 1.0:
             raise ValueError(f"preset {self.name!r}: pristine_prob must be in [0, 1)")
+        if self.group_weights is not None:
+            weights = tuple(sorted(dict(self.group_weights).items()))  # hashable, order-free
+            object.__setattr__(self, "group_weights", weights)
+            if not self.by_group:
+                raise ValueError(f"preset {self.name!r}: group_weights need by_group=True")
+            unknown = sorted(set(dict(weights)) - set(self.groups))
+            if unknown:
+                raise ValueError(f"preset {self.name!r}: group_weights name groups it has no distortion of: {unknown}")
+            if any(not (w >= 0 and math.isfinite(w)) for _, w in weights):
+                raise ValueError(f"preset {self.name!r}: group weights must be finite and non-negative")
+            if self.max_steps > sum(w > 0 for w in self.group_probs):
+                raise ValueError(f"preset {self.name!r}: max_steps {self.max_steps} exceeds the groups of positive "
+                                 "weight")
 
     @property
     def groups(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(get(n).group for n in self.distortions))
+
+    @property
+    def group_probs(self) -> tuple[float, ...]:
+        """The weight of each of :attr:`groups`, in that order."""
+        weights = dict(self.group_weights or ())
+        return tuple(float(weights.get(g, 1.0)) for g in self.groups)
 
     @classmethod
     def of(cls, names: Sequence[str] | str, **options) -> Preset:
@@ -104,6 +126,14 @@ PRESETS = {
     "broad": Preset(
         "broad", tuple(list_distortions()), min_steps=1, max_steps=4, step_probs=(0.5, 0.25, 0.15, 0.1),
         level_probs=ARNIQA_LEVEL_PROBS, pristine_prob=0.05, by_group=True,
+    ),
+    # arniqa-monotone's distortions plus WebP, half the plans a single distortion, levels uniform,
+    # and the compression group four times as likely as each other group: blocking and ringing are
+    # what a network trained on the other presets learns least (they are rare there, mostly mild
+    # and masked by blur and noise in the same plan).
+    "balanced": Preset(
+        "balanced", ARNIQA_TYPES + ("webp",), min_steps=1, max_steps=4, step_probs=(0.5, 0.25, 0.15, 0.1),
+        pristine_prob=0.05, by_group=True, group_weights={"compression": 4.0},
     ),
 }
 
@@ -167,7 +197,12 @@ def sample_plan(preset: str | Preset, generator: torch.Generator, *, allow_prist
         probs = torch.tensor(preset.step_probs, dtype=torch.float64)
         count = preset.min_steps + int(torch.multinomial(probs / probs.sum(), 1, generator=generator))
     if preset.by_group:
-        groups = [preset.groups[i] for i in torch.randperm(len(preset.groups), generator=generator)[:count]]
+        if preset.group_weights is None:
+            order = torch.randperm(len(preset.groups), generator=generator)[:count]
+        else:
+            weights = torch.tensor(preset.group_probs, dtype=torch.float64)
+            order = torch.multinomial(weights / weights.sum(), count, replacement=False, generator=generator)
+        groups = [preset.groups[i] for i in order]
         names = []
         for group in groups:
             members = [n for n in preset.distortions if get(n).group == group]

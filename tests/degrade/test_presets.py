@@ -74,7 +74,7 @@ def test_the_monotone_variant_keeps_the_composition_with_the_default_tables():
 
 
 def test_presets_never_produce_values_outside_their_tables():
-    for preset in ("kadid", "arniqa", "arniqa-monotone", "broad"):
+    for preset in ("kadid", "arniqa", "arniqa-monotone", "broad", "balanced"):
         for plan in sample_plans(500, preset, seed=2):
             for step in plan.steps:
                 d = get(step.name)
@@ -99,3 +99,49 @@ def test_the_broad_preset_draws_every_distortion_with_single_ones_most_often():
         assert len(groups) == len(set(groups))
     with pytest.raises(ValueError, match="step_probs needs one non-negative weight per count"):
         Preset("bad", ("jpeg", "gaussian_blur"), max_steps=2, step_probs=(1.0,), by_group=True)
+
+
+def test_group_weights_make_a_group_likelier_and_keep_groups_distinct():
+    from degrade.sampling import Preset
+
+    names = ("gaussian_blur", "jpeg", "webp", "white_noise")
+    even = Preset("even", names, max_steps=2, by_group=True)
+    heavy = Preset("heavy", names, max_steps=2, by_group=True, group_weights={"compression": 4.0})
+    singles = {}
+    for preset in (even, heavy):
+        plans = [p for p in sample_plans(3000, preset, seed=3) if len(p) == 1]
+        singles[preset.name] = collections.Counter(get(p.names[0]).group for p in plans)
+    share = {k: c["compression"] / sum(c.values()) for k, c in singles.items()}
+    assert share["even"] == pytest.approx(1 / 3, abs=0.04)
+    assert share["heavy"] == pytest.approx(4 / 6, abs=0.04)  # weight 4 against 1 + 1
+    for plan in sample_plans(1000, heavy, seed=4):
+        groups = [get(name).group for name in plan.names]
+        assert len(groups) == len(set(groups))
+    zero = Preset("zero", names, max_steps=2, by_group=True, group_weights={"noise": 0})
+    assert "white_noise" not in {n for p in sample_plans(500, zero, seed=1) for n in p.names}
+    assert sample_plans(50, heavy, seed=9) == sample_plans(50, heavy, seed=9)
+    assert heavy == Preset("heavy", names, max_steps=2, by_group=True, group_weights={"compression": 4})
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"group_weights": {"compression": 2.0}}, "need by_group=True"),
+    ({"by_group": True, "group_weights": {"colour": 2.0}}, "no distortion of"),
+    ({"by_group": True, "group_weights": {"blur": -1.0}}, "finite and non-negative"),
+    ({"by_group": True, "max_steps": 2, "group_weights": {"blur": 0.0}}, "groups of positive weight"),
+])
+def test_bad_group_weights_are_refused(options, message):
+    from degrade.sampling import Preset
+
+    with pytest.raises(ValueError, match=message):
+        Preset("bad", ("gaussian_blur", "jpeg"), **options)
+
+
+def test_the_balanced_preset_favours_compression_alone_at_every_level():
+    plans = [p for p in sample_plans(4000, "balanced", seed=6) if len(p)]
+    single = [p for p in plans if len(p) == 1]
+    assert len(single) / len(plans) == pytest.approx(0.5, abs=0.03)
+    compression = collections.Counter(p.names[0] for p in single if get(p.names[0]).group == "compression")
+    assert sum(compression.values()) / len(single) == pytest.approx(4 / 10, abs=0.03)  # weight 4 of 4 + 6
+    assert set(compression) == {"jpeg", "jpeg2000", "webp"}
+    levels = collections.Counter(int(s.level) for p in plans for s in p.steps if s.name == "jpeg")
+    assert min(levels.values()) > 0.15 * sum(levels.values())  # uniform levels: heavy JPEG is common

@@ -63,6 +63,12 @@ def test_two_stages_then_evaluate_and_predict(shards, tmp_path, capsys):
     assert sum("val_srcc" in r for r in rows) == 2
     model, info = checkpoint.load_model(run / "stage1" / "model.pt")
     assert model.has_prototypes and info["model_name"] == "dri_iqa_tiny"
+    # a training checkpoint (last.pt) loads as the model it trains, e.g. to export a step before the last
+    trained, info = checkpoint.load_model(run / "stage2" / "last.pt")
+    saved = checkpoint.load(run / "stage2" / "last.pt")["objective"]
+    assert info["step"] == 4 and info["model_name"] == "dri_iqa_tiny"
+    assert all(v.equal(saved[f"model.{k}"]) for k, v in trained.state_dict().items())
+    assert checkpoint.training_weights(run / "stage2" / "best.pt") == (None, None)  # an inference file
     # evaluation on the pseudo-MOS set, deterministic
     best = str(run / "stage2" / "best.pt")
     args = ["--checkpoint", best, "--dataset", "pseudo", "--root", str(shards), "--splits", "2", "--workers", "0",

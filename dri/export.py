@@ -23,7 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m dri.export", description=__doc__,
                                 formatter_class=HelpFormatter)
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    p.add_argument("--checkpoint", required=True, help="a checkpoint written by dri.train (e.g. runs/x/stage2/best.pt, or last.pt for its latest step)")
+    p.add_argument("--checkpoint", required=True,
+                   help="a checkpoint written by dri.train (e.g. runs/x/stage2/best.pt, or last.pt for its latest step)")
     p.add_argument("--name", required=True, help="the registered model name the weights are for, e.g. dri_iqa_tiny")
     p.add_argument("--out", default="dri/weights", help="folder for <name>.safetensors and <name>.json")
     p.add_argument("--recipe", help="the config that made the weights (its path is recorded)")

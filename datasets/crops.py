@@ -20,22 +20,25 @@ def fit_short_side(image: torch.Tensor, size: int) -> torch.Tensor:
     return out.round().clamp(0, 255).to(image.dtype)
 
 
-def five_crops(image: torch.Tensor, size: int) -> torch.Tensor:
-    """The four corner crops and the centre crop, (5, C, size, size)."""
+def _crops_at(image: torch.Tensor, size: int, cells: list[tuple[int, int]]) -> torch.Tensor:
+    """Crops at cells (row, column) of the 3 x 3 grid spread evenly from corner to corner: cell 0 at
+    the top or left edge, 2 at the bottom or right one, 1 centred."""
     image = fit_short_side(image, size)
     h, w = image.shape[-2:]
-    corners = [(0, 0), (0, w - size), (h - size, 0), (h - size, w - size), ((h - size) // 2, (w - size) // 2)]
-    return torch.stack([image[:, t : t + size, l : l + size] for t, l in corners])
+    return torch.stack([image[:, t : t + size, l : l + size]
+                        for t, l in ((i * (h - size) // 2, j * (w - size) // 2) for i, j in cells)])
+
+
+def five_crops(image: torch.Tensor, size: int) -> torch.Tensor:
+    """The four corner crops and the centre crop, (5, C, size, size)."""
+    return _crops_at(image, size, [(0, 0), (0, 2), (2, 0), (2, 2), (1, 1)])
 
 
 def grid_crops(image: torch.Tensor, size: int) -> torch.Tensor:
-    """A 3 x 3 grid of crops spread evenly from corner to corner, (9, C, size, size): the five crops
-    (corners and centre) and the four edge midpoints between them, covering every pixel of images
+    """A 3 x 3 grid of crops spread evenly from corner to corner, (9, C, size, size), row by row: the five
+    crops (corners and centre) and the four edge midpoints between them, covering every pixel of images
     up to three crops on a side."""
-    image = fit_short_side(image, size)
-    h, w = image.shape[-2:]
-    tops, lefts = [i * (h - size) // 2 for i in range(3)], [j * (w - size) // 2 for j in range(3)]
-    return torch.stack([image[:, t : t + size, l : l + size] for t in tops for l in lefts])
+    return _crops_at(image, size, [(i, j) for i in range(3) for j in range(3)])
 
 
 def random_crop(image: torch.Tensor, size: int, g: torch.Generator) -> tuple[int, int]:

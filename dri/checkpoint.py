@@ -18,7 +18,7 @@ import torch
 from degrade._version import __version__
 
 from .models import DRIIQA, create_model
-from .models.registry import CheckpointError, load_state, read_weights
+from .models.registry import CheckpointError, load_state, read_weights, training_state
 
 __all__ = ["CheckpointError", "export_safetensors", "file_sha256", "load", "load_model", "rng_state", "save",
            "save_inference", "set_rng_state", "training_weights"]
@@ -104,33 +104,20 @@ def file_sha256(path: Path) -> str:
 
 
 def training_weights(path: str | Path) -> tuple[dict[str, torch.Tensor] | None, dict[str, Any] | None]:
-    """The model's weights inside a training checkpoint (``last.pt`` of either stage: the objective's
-    ``model.`` entries) and its model name, overrides and step; ``(None, None)`` for any other file."""
+    """The model's weights inside a training checkpoint (``last.pt`` of either stage) and its model name,
+    overrides and step; ``(None, None)`` for any other file. :func:`load_model` reads such files too."""
     try:
         payload = load(Path(path))
     except CheckpointError:
         return None, None
-    if not (isinstance(payload, dict) and isinstance(payload.get("objective"), dict)
-            and isinstance(payload.get("config"), dict)):
-        return None, None
-    prefix = "model."
-    state = {k[len(prefix):]: v for k, v in payload["objective"].items() if k.startswith(prefix)}
-    model = payload["config"].get("model") or {}
-    info = {"model_name": model.get("name"), "model_overrides": dict(model.get("overrides") or {}),
-            "step": (payload.get("loop") or {}).get("step")}
-    return (state, info) if state and info["model_name"] else (None, None)
+    return training_state(payload) or (None, None)
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[DRIIQA, dict[str, Any]]:
     """Rebuild a model from an inference checkpoint, a training one, or safetensors weights; returns it and
     what the file says about itself (model name, step, metrics..., and its sha256)."""
     path = Path(path)
-    try:
-        state, info = read_weights(path)
-    except CheckpointError:
-        state, info = training_weights(path) if path.suffix != ".safetensors" else (None, None)
-        if state is None:
-            raise
+    state, info = read_weights(path)
     if "model_name" not in info:
         raise CheckpointError(f"{path}: not a DRI-IQA checkpoint (no model_name); use "
                               "dri.create_model(name, checkpoint=...)")

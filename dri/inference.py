@@ -5,7 +5,7 @@ Crop policy (``crop=``):
 * ``"grid"`` (default): a 3 x 3 grid of crops at the model's input size spread from corner to
   corner, scores averaged: the five crops and the four edge midpoints, covering all of an image up
   to three input sizes on a side. On unseen photos of 384 px it orders degradation levels better
-  than five crops (within-photo SRCC 0.77 against 0.68 for the shipped tiny weights,
+  than five crops (within-photo SRCC 0.77 against 0.68 for the first release of the tiny weights,
   ``benchmarks/bench_transfer.py``), at 9/5 of the cost.
 * ``"five"``: the four corner crops and the centre crop (the evaluation protocol of ``dri.evaluate``).
 * ``"resize"``: the whole image resized to the input size (aspect ratio not kept).

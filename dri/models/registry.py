@@ -103,7 +103,8 @@ def read_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, A
     """The tensors of a weights file and what it says about itself (model name, overrides...).
 
     ``.safetensors`` files hold plain tensors and text metadata; ``.pt`` files are read with
-    ``torch.load(weights_only=True)``, so nothing in either is ever executed.
+    ``torch.load(weights_only=True)``, so nothing in either is ever executed. Inference checkpoints,
+    plain state dicts and the training checkpoints of ``dri.train`` (``last.pt``) are understood.
     """
     path = Path(path)
     if not path.is_file():
@@ -127,7 +128,25 @@ def read_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, A
         return payload["model"], {k: v for k, v in payload.items() if k not in ("model", "optimizer", "scheduler", "rng")}
     if isinstance(payload, dict) and all(isinstance(v, torch.Tensor) for v in payload.values()):
         return payload, {}
+    found = training_state(payload)
+    if found is not None:
+        return found
     raise CheckpointError(f"{path}: holds no model weights")
+
+
+def training_state(payload: Any) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
+    """The model inside a training checkpoint of ``dri.train`` (``last.pt`` of either stage: the objective's
+    ``model.`` entries) and its model name, overrides and step; None for any other payload."""
+    if not (isinstance(payload, dict) and isinstance(payload.get("objective"), dict)
+            and isinstance(payload.get("config"), dict)):
+        return None
+    prefix = "model."
+    state = {k[len(prefix):]: v for k, v in payload["objective"].items() if k.startswith(prefix)}
+    model = payload["config"].get("model") or {}
+    if not (state and model.get("name")):
+        return None
+    return state, {"model_name": model["name"], "model_overrides": dict(model.get("overrides") or {}),
+                   "step": (payload.get("loop") or {}).get("step")}
 
 
 def load_weights(model: DRIIQA, path: str | Path, expected_sha256: str | None = None) -> dict[str, Any]:

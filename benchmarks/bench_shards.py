@@ -4,6 +4,8 @@ Builds the same shards (built-in photos, the default preset and policy) in one r
 
 * once per PNG compression level with one Ray worker: groups/s and bytes per group;
 * at the default level with 1 and W workers: the speedup;
+* PNG encoding alone, per row-filter choice, on the images of a group (pristine and degraded
+  crops): milliseconds and bytes per image;
 
 timing ``build`` (scan included) after Ray and its worker processes have started, and reporting
 the time to the first finished shard. Stage shares come from the shards' stats sidecars. Writes
@@ -27,9 +29,9 @@ import ray
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _report import describe, machine, update_section, write_json  # noqa: E402
+from _report import describe, interleaved_times, machine, update_section, write_json  # noqa: E402
 from datasets.shardformat import BuildSpec, meta_dir  # noqa: E402
-from pipelines.build import build  # noqa: E402
+from pipelines.build import PNG_FILTER, PNG_FILTERS, build, encode_png  # noqa: E402
 from pipelines.runner import start_ray  # noqa: E402
 
 
@@ -59,6 +61,27 @@ def timed_builds(specs: list[BuildSpec], workers: int) -> list[dict]:
     return results
 
 
+def png_filters(spec: BuildSpec, repeats: int = 5) -> list[dict]:
+    """Encoding time and bytes per image for each row-filter choice, at the spec's level, on crops
+    of the built-in photos pristine and degraded by the spec's preset (3 degraded per 2 pristine, as
+    in a group)."""
+    import statistics
+
+    import torch
+
+    import degrade
+    from degrade.samples import SAMPLE_PHOTOS, load_sample
+
+    crops = torch.stack([load_sample(name)[:, :spec.size, :spec.size] for name in SAMPLE_PHOTOS])
+    degraded = degrade.apply_plans(crops, degrade.sample_plans(len(crops), spec.preset, seed=0), quantize=True)
+    images = [(x * 255).round().to(torch.uint8) for x in (*crops[:6], *degraded)]
+    runs = {name: (lambda name=name: [encode_png(x, spec.png_level, name) for x in images]) for name in PNG_FILTERS}
+    times = interleaved_times(runs, repeats)
+    return [{"filters": name, "ms_per_image": 1000 * statistics.median(times[name]) / len(images),
+             "kib_per_image": sum(len(encode_png(x, spec.png_level, name)) for x in images) / len(images) / 1024}
+            for name in PNG_FILTERS]
+
+
 def _shares(stages: dict[str, float]) -> str:
     total = sum(stages.values()) or 1.0
     return ", ".join(f"{k} {v / total:.0%}" for k, v in sorted(stages.items(), key=lambda kv: -kv[1]))
@@ -78,6 +101,7 @@ def main() -> int:
     levels = timed_builds([replace(spec, png_level=level) for level in args.levels], 1)
     default = next((r for r in levels if r["png_level"] == spec.png_level), None) or timed_builds([spec], 1)[0]
     many = timed_builds([spec], args.workers)[0]
+    filters = png_filters(spec)
     speedup = many["groups_per_second"] / default["groups_per_second"]
     info = machine()
     for r in levels:
@@ -85,10 +109,13 @@ def main() -> int:
               f"per group ({_shares(r['stage_seconds'])})")
     print(f"{args.workers} workers: {many['groups_per_second']:.1f} groups/s, speedup {speedup:.2f}x; first shard after "
           f"{many['first_shard_s']:.1f} s")
+    for r in filters:
+        print(f"PNG filters {r['filters']}: {r['ms_per_image']:.2f} ms, {r['kib_per_image']:.1f} KiB per image")
     if args.no_write:
         return 0
     write_json("shards", {"machine": info, "config": vars(args), "spec": spec.to_dict(), "png_levels": levels,
-                          "one_worker": default, "workers": many, "speedup": speedup})
+                          "one_worker": default, "workers": many, "speedup": speedup,
+                          "png_filters": filters})
     lines = [
         f"Measured on {describe(info)}. {args.groups} groups of {args.size}x{args.size} crops (built-in photos, "
         f"{spec.preset} preset, {spec.policy} policy), {args.per_shard} per shard; wall time of `build` (scan "
@@ -108,6 +135,11 @@ def main() -> int:
         f"| 1 | {default['groups_per_second']:.1f} | 1.00 | {default['first_shard_s']:.1f} s |",
         f"| {args.workers} | {many['groups_per_second']:.1f} | {speedup:.2f} (efficiency {speedup / args.workers:.0%}) "
         f"| {many['first_shard_s']:.1f} s |",
+        "",
+        f"| PNG row filters (level {spec.png_level}, encoding alone) | ms per image | KiB per image |",
+        "|---|---:|---:|",
+        *(f"| {r['filters']}{' (default)' if r['filters'] == PNG_FILTER else ''} | {r['ms_per_image']:.2f} | "
+          f"{r['kib_per_image']:.1f} |" for r in filters),
         "",
         "degrade: the engine on x1, x2, y; encode: five lossless PNGs and the JSON per group; load: decoding, "
         "cropping and augmenting the sources; write: the tar.",

@@ -122,16 +122,26 @@ def scan(source_spec: str, min_side: int, out: Path, window: int
 # --- one shard -------------------------------------------------------------------------------
 
 
-# PNG's row filters leave small residuals that deflate's run-length strategy codes about as well as
-# its full string search, in half the time: on 256 px photographs 3.4 ms and 111 KiB against
-# 6.2 ms and 119 KiB for the default strategy at level 3 (benchmarks/bench_shards.py).
-_PNG_STRATEGY = cv2.IMWRITE_PNG_STRATEGY_RLE
+# Deflate's run-length strategy codes the small residuals of PNG's row filters about as well as its
+# full string search in half the time (a 256 px photograph: 3.4 ms and 111 KiB against 6.2 ms and
+# 119 KiB at level 3), and choosing each row's filter among the three cheap ones (none, sub, up)
+# rather than all five saves another third for about 5% more bytes (benchmarks/bench_shards.py).
+# OpenCV before 4.10 has no filter option and tries all five: the same pixels, a little slower.
+PNG_FILTERS = {"all": "IMWRITE_PNG_ALL_FILTERS", "fast": "IMWRITE_PNG_FAST_FILTERS", "none": "IMWRITE_PNG_FILTER_NONE",
+               "sub": "IMWRITE_PNG_FILTER_SUB", "up": "IMWRITE_PNG_FILTER_UP", "paeth": "IMWRITE_PNG_FILTER_PAETH"}
+PNG_FILTER = "fast"
 
 
-def encode_png(image: torch.Tensor, level: int) -> bytes:
-    """Lossless PNG bytes of a (3, H, W) uint8 RGB tensor (deflate level ``level``, run-length strategy)."""
+def encode_png(image: torch.Tensor, level: int, filters: str = PNG_FILTER) -> bytes:
+    """Lossless PNG bytes of a (3, H, W) uint8 RGB tensor (deflate level ``level``, run-length strategy,
+    row filters chosen among ``filters``, one of :data:`PNG_FILTERS`, where this OpenCV can choose)."""
+    if filters not in PNG_FILTERS:
+        raise ValueError(f"unknown PNG filters {filters!r}; choose from {', '.join(PNG_FILTERS)}")
     bgr = np.ascontiguousarray(image.permute(1, 2, 0).numpy()[:, :, ::-1])
-    ok, buffer = cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, level, cv2.IMWRITE_PNG_STRATEGY, _PNG_STRATEGY])
+    flags = [cv2.IMWRITE_PNG_COMPRESSION, level, cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE]
+    if hasattr(cv2, "IMWRITE_PNG_FILTER"):
+        flags += [cv2.IMWRITE_PNG_FILTER, getattr(cv2, PNG_FILTERS[filters])]
+    ok, buffer = cv2.imencode(".png", bgr, flags)
     if not ok:
         raise RuntimeError("PNG encoding failed")
     return buffer.tobytes()

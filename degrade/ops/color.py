@@ -11,7 +11,7 @@ import kornia
 import torch
 import torch.nn.functional as F
 
-from . import _kernels
+from . import _cpu, _kernels
 from ._batch import (
     ParamLike,
     batch_param,
@@ -57,11 +57,25 @@ def _normalise(e: torch.Tensor) -> torch.Tensor:
     return ((flat - lo[:, None]) / (hi - lo).clamp(min=1e-12)[:, None]).view_as(e)
 
 
+def _sobel_magnitude(grey: torch.Tensor) -> torch.Tensor:
+    """Gradient magnitude of (B, 1, H, W) with kornia's normalised 3x3 Sobel (replicated borders);
+    on the CPU OpenCV's Sobel per plane, about twice as fast as the convolution, equal to float rounding."""
+    if _cpu.use(grey):
+        import cv2
+
+        def one(plane, out, _i):
+            dx = cv2.Sobel(plane, -1, 1, 0, ksize=3, scale=0.125, borderType=cv2.BORDER_REPLICATE)
+            dy = cv2.Sobel(plane, -1, 0, 1, ksize=3, scale=0.125, borderType=cv2.BORDER_REPLICATE)
+            cv2.magnitude(dx, dy, magnitude=out)
+
+        return _cpu.map_planes(grey, one)
+    gradient = kornia.filters.spatial_gradient(grey, mode="sobel")
+    return torch.sqrt(gradient[:, :, 0] ** 2 + gradient[:, :, 1] ** 2)  # .norm(dim=2) is 30x slower here
+
+
 def edge_map(x: torch.Tensor) -> torch.Tensor:
     """Smoothed, robustly normalised gradient magnitude of the grey image, in [0, 1]; (B, 1, H, W)."""
-    grey = kornia.color.rgb_to_grayscale(x)
-    gradient = kornia.filters.spatial_gradient(grey, mode="sobel")
-    magnitude = torch.sqrt(gradient[:, :, 0] ** 2 + gradient[:, :, 1] ** 2)  # .norm(dim=2) is 30x slower here
+    magnitude = _sobel_magnitude(kornia.color.rgb_to_grayscale(x))
     e = _normalise(_gaussian(magnitude, [4.0] * x.shape[0]))
     flat = e.flatten(1)
     lo, hi = _tail_values(flat, 0.01)

@@ -14,6 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import torch
 import ray
 import webdataset as wds
 
@@ -240,3 +241,19 @@ def test_cli_errors(tmp_path, capsys):
     assert "not a folder of images" in capsys.readouterr().err
     assert verify_main([str(tmp_path)]) == 2
     assert "no _meta/manifest.json" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("filters", ["all", "fast", "none", "sub", "up", "paeth"])
+def test_png_encoding_is_lossless_for_every_filter_choice(filters):
+    from pipelines.build import encode_png
+
+    image = torch.from_numpy(to_uint8(photo("coffee", 48))).permute(2, 0, 1).contiguous()
+    decoded = cv2.imdecode(np.frombuffer(encode_png(image, 3, filters), np.uint8), cv2.IMREAD_UNCHANGED)
+    assert np.array_equal(decoded[:, :, ::-1], image.permute(1, 2, 0).numpy())
+
+
+def test_png_encoding_refuses_an_unknown_filter_choice():
+    from pipelines.build import encode_png
+
+    with pytest.raises(ValueError, match="unknown PNG filters 'lzw'"):
+        encode_png(torch.zeros(3, 8, 8, dtype=torch.uint8), 3, "lzw")

@@ -337,7 +337,7 @@ def score(model, items: list[dict], batch: int, device: str, crop: str) -> list[
 
     import dri
 
-    tensors = [torch.from_numpy(np.ascontiguousarray(i["image"])).permute(2, 0, 1).contiguous() for i in items]
+    tensors = [torch.from_numpy(np.array(i["image"])).permute(2, 0, 1).contiguous() for i in items]  # a writable copy
     results = dri.predict_images(model, tensors, batch_size=batch, device=device, crop=crop)
     return [r.score for r in results]
 

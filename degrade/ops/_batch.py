@@ -75,6 +75,10 @@ def map_groups(
     covered = sum(len(idx) for idx in groups.values()) == x.shape[0]
     out = torch.empty_like(x) if covered else x.clone()
     for key, idx in groups.items():
+        start, stop = idx[0], idx[-1] + 1
+        if stop - start == len(idx):  # consecutive samples (a single one, often): a view in, one copy out
+            out[start:stop] = fn(x[start:stop], idx, key)
+            continue
         index = torch.tensor(idx, device=x.device)
         out.index_copy_(0, index, fn(x.index_select(0, index), idx, key))
     return out

@@ -61,10 +61,15 @@ def _planes(x: torch.Tensor) -> np.ndarray:
     return x.detach().contiguous().numpy().reshape(x.shape[0], 3, -1)
 
 
-def _matmul(matrix: torch.Tensor, planes: np.ndarray) -> np.ndarray:
+_PLANE_MATRICES = {(name, dtype): matrix.to(dtype) for name, matrix in (("rgb_to_xyz", _RGB_TO_XYZ),
+                   ("xyz_to_rgb", _XYZ_TO_RGB)) for dtype in (torch.float32, torch.float64)}
+
+
+def _matmul(name: str, planes: np.ndarray) -> np.ndarray:
     """A 3x3 matrix applied to (B, 3, N) planes: torch's matmul, single-threaded inside the engine's
     parts (numpy's would start BLAS threads of its own beside the pool)."""
-    return torch.matmul(matrix.to(torch.from_numpy(planes).dtype), torch.from_numpy(planes)).numpy()
+    planes = torch.from_numpy(planes)
+    return torch.matmul(_PLANE_MATRICES[name, planes.dtype], planes).numpy()
 
 
 def _power(t: np.ndarray, p: float) -> np.ndarray:
@@ -81,7 +86,7 @@ def _rgb_to_lab_planes(x: torch.Tensor) -> torch.Tensor:
     c = rgb.dtype.type
     linear = _power((rgb + c(0.055)) * c(1 / 1.055), 2.4)
     np.copyto(linear, rgb * c(1 / 12.92), where=rgb <= 0.04045)
-    xyz = _matmul(_RGB_TO_XYZ, linear)
+    xyz = _matmul("rgb_to_xyz", linear)
     f = _power(np.maximum(xyz, c(_DELTA**3)), 1.0 / 3.0)
     np.copyto(f, xyz * c(1 / (3 * _DELTA**2)) + c(4 / 29), where=xyz <= _DELTA**3)
     lab = np.empty_like(f)
@@ -103,7 +108,7 @@ def _lab_to_rgb_planes(lab: torch.Tensor) -> torch.Tensor:
     np.subtract(f[:, 1], planes[:, 2] * c(1 / 200), out=f[:, 2])
     xyz = f * f * f
     np.copyto(xyz, (f - c(4 / 29)) * c(3 * _DELTA**2), where=f <= _DELTA)
-    linear = _matmul(_XYZ_TO_RGB, xyz)
+    linear = _matmul("xyz_to_rgb", xyz)
     np.clip(linear, 0.0, 1.0, out=linear)
     low = linear <= 0.0031308
     dark = linear * c(12.92)

@@ -5,7 +5,7 @@ from collections.abc import Sequence
 
 import torch
 
-from ._checks import in_range, to_batch
+from ._checks import _to_uint8, in_range, to_batch
 from ._version import ENGINE_VERSION  # noqa: F401 - part of the engine's public face
 from .ops import _cpu
 from .ops._batch import map_groups
@@ -83,35 +83,57 @@ def apply_plans(x, plans: Sequence[Plan] | Plan, *, quantize: bool = False, grad
         >>> apply_plans(torch.rand(4, 3, 64, 64), plans).shape
         torch.Size([4, 3, 64, 64])
     """
-    batch, _, restore = to_batch(x, check_range=False)  # values are checked in _apply_batch
     if isinstance(plans, Plan):
         plans = [plans]
     plans = list(plans)
-    if len(plans) != batch.shape[0]:
-        raise ValueError(f"need one plan per image: got {len(plans)} plans for {batch.shape[0]} images")
     if gradients not in GRADIENT_POLICIES:
         raise ValueError(f"gradients must be one of {GRADIENT_POLICIES}, got {gradients!r}")
+    if _uint8_batch(x) and _cpu.split_batch(x):  # the parts convert their own samples, in cache
+        _check_count(plans, x)
+        return _apply_batch(x, plans, quantize, gradients)
+    batch, _, restore = to_batch(x, check_range=False)  # values are checked in _apply_batch
+    _check_count(plans, batch)
     return restore(_apply_batch(batch, plans, quantize, gradients))
 
 
+def _uint8_batch(x: object) -> bool:
+    """A well-formed (B, 3, H, W) uint8 tensor (anything else goes through ``to_batch``'s checks)."""
+    return (isinstance(x, torch.Tensor) and x.dtype == torch.uint8 and x.ndim == 4 and x.shape[1] == 3
+            and x.numel() > 0)
+
+
+def _check_count(plans: list[Plan], batch: torch.Tensor) -> None:
+    if len(plans) != batch.shape[0]:
+        raise ValueError(f"need one plan per image: got {len(plans)} plans for {batch.shape[0]} images")
+
+
 def _apply_batch(batch: torch.Tensor, plans: list[Plan], quantize: bool, gradients: str = "error") -> torch.Tensor:
-    """Check the batch's values, then run the plans: on the CPU in parts that the pool's threads take in turn."""
+    """Check the batch's values, then run the plans: on the CPU in parts that the pool's threads take in turn.
+
+    A uint8 batch (CPU only) gives a uint8 result: each part converts its samples to [0, 1] and its
+    result back to 8 bits (rounded), exactly as ``to_batch`` and its restore would on the whole batch.
+    """
     if _cpu.split_batch(batch):
         # Everything single-threaded inside the parts, the value check included (a parallel torch op
         # before them would leave OpenMP workers spinning on the pool's cores); each sample's result
         # depends only on its own plan, so the parts give the same bytes as one batch.
         out = torch.empty_like(batch)
         parts = _parts(batch, plans)
+        as_uint8 = batch.dtype == torch.uint8
+
+        def run(images: torch.Tensor, index: Sequence[int]) -> torch.Tensor:
+            images = images.float().div_(255.0) if as_uint8 else in_range(images)
+            result = _run_plans(images, [plans[i] for i in index], quantize, gradients)
+            return _to_uint8(result) if as_uint8 else result
 
         def part(k: int) -> None:
             index = parts[k]
             start, stop = index[0], index[-1] + 1
             if stop - start == len(index):  # consecutive samples: a view in, one copy out
-                out[start:stop] = _run_plans(in_range(batch[start:stop]), plans[start:stop], quantize, gradients)
+                out[start:stop] = run(batch[start:stop], index)
                 return
             rows = torch.tensor(index)  # whole-image copies (indexing with a list goes element by element)
-            result = _run_plans(in_range(batch.index_select(0, rows)), [plans[i] for i in index], quantize, gradients)
-            out.index_copy_(0, rows, result)
+            out.index_copy_(0, rows, run(batch.index_select(0, rows), index))
 
         _cpu.map_parts(part, len(parts))
         return out

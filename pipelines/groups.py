@@ -87,12 +87,10 @@ def render(
     outs: list[list[torch.Tensor]] = [[], [], []]
     for start in range(0, len(plans), batch):
         chunk = plans[start : start + batch]
-        a = refs_a[start : start + batch].to(device).float().div_(255.0)
-        b = refs_b[start : start + batch].to(device).float().div_(255.0)
+        a, b = refs_a[start : start + batch].to(device), refs_b[start : start + batch].to(device)
         recipes: list[Plan] = [p.x1 for p in chunk] + [p.x2 for p in chunk] + [p.y for p in chunk]
-        with torch.no_grad():
-            images = degrade.apply_plans(torch.cat([a, a, b]), recipes, quantize=True)
-        images = images.mul_(255.0).round_().to(torch.uint8).cpu()  # the engine's own output: in place
+        with torch.no_grad():  # uint8 in, uint8 out (rounded): on the CPU each part of the batch converts its own
+            images = degrade.apply_plans(torch.cat([a, a, b]), recipes).cpu()
         for i, part in enumerate(images.split(len(chunk))):
             outs[i].append(part)
     return tuple(torch.cat(parts) for parts in outs)  # type: ignore[return-value]

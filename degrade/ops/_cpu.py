@@ -89,9 +89,11 @@ def torch_threads(n: int) -> Iterator[None]:
 
 
 def split_batch(x: torch.Tensor) -> bool:
-    """Whether the engine cuts this batch into parts (:func:`map_parts`): the CPU fast path applies,
-    there is more than one image and this thread is not already running one part."""
-    return use(x) and x.shape[0] > 1 and not _inside()
+    """Whether the engine cuts this batch into parts (:func:`map_parts`): the CPU fast path applies
+    (to a float batch, or to a uint8 one that the parts convert), there is more than one image and
+    this thread is not already running one part."""
+    fast = use(x) or (not _TORCH_ONLY and x.device.type == "cpu" and x.dtype == torch.uint8)
+    return fast and x.shape[0] > 1 and not _inside()
 
 
 # The engine's parts hold as many images as keep one float32 tensor of a part near this many

@@ -29,6 +29,22 @@ def test_uint8_tensors_come_back_as_uint8_rounded_like_a_saved_image():
     assert torch.equal(out, _u8(degrade.apply_plans(batch.float() / 255, plans)))
 
 
+def test_a_uint8_batch_converted_part_by_part_gives_the_bytes_of_the_float_route():
+    """On the CPU the parts of a uint8 batch convert their own samples; consecutive and scattered parts
+    (a whole-batch palette step puts its samples apart) both give what converting the whole batch gives."""
+    x = torch.stack([_u8(photo(name, 40)) for name in ("coffee", "rocket", "chelsea", "astronaut")] * 2)
+    plans = degrade.sample_plans(8, "arniqa", seed=11)
+    g = torch.Generator().manual_seed(5)
+    plans[2] = Plan((make_step("color_quantization", 3, g), make_step("jpeg", 2, g)))
+    plans[5] = Plan((make_step("color_quantization", 5, g),))
+    out = degrade.apply_plans(x, plans)
+    with degrade.torch_path():  # the torch route converts the whole batch up front
+        whole = degrade.apply_plans(x, plans)
+    assert out.dtype == torch.uint8
+    assert torch.equal(out, _u8(degrade.apply_plans(x.float() / 255, plans)))
+    assert (out.int() - whole.int()).abs().max() <= 1  # torch ops vs fast paths: float rounding at most
+
+
 def test_pil_images_come_back_as_pil():
     array = _u8(photo("rocket", 40)).permute(1, 2, 0).numpy()
     image = Image.fromarray(array, "RGB")

@@ -4,8 +4,8 @@ Builds the same shards (built-in photos, the default preset and policy) in one r
 
 * once per PNG compression level with one Ray worker: groups/s and bytes per group;
 * at the default level with 1 and W workers: the speedup;
-* PNG encoding alone, per row-filter choice, on the images of a group (pristine and degraded
-  crops): milliseconds and bytes per image;
+* PNG encoding alone, per row-filter choice and against OpenCV's encoder, on the images of a
+  group (pristine and degraded crops): milliseconds and bytes per image;
 
 timing ``build`` (scan included) after Ray and its worker processes have started, and reporting
 the time to the first finished shard. Stage shares come from the shards' stats sidecars. Writes
@@ -31,7 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _report import describe, interleaved_times, machine, update_section, write_json  # noqa: E402
 from datasets.shardformat import BuildSpec, meta_dir  # noqa: E402
-from pipelines.build import PNG_FILTER, PNG_FILTERS, build, encode_png  # noqa: E402
+from pipelines import png  # noqa: E402
+from pipelines.build import build  # noqa: E402
 from pipelines.runner import start_ray  # noqa: E402
 
 
@@ -62,24 +63,29 @@ def timed_builds(specs: list[BuildSpec], workers: int) -> list[dict]:
 
 
 def png_filters(spec: BuildSpec, repeats: int = 5) -> list[dict]:
-    """Encoding time and bytes per image for each row-filter choice, at the spec's level, on crops
-    of the built-in photos pristine and degraded by the spec's preset (3 degraded per 2 pristine, as
-    in a group)."""
+    """Encoding time and bytes per image for each row-filter choice of ``pipelines.png`` and for
+    OpenCV's encoder (libpng, its own filter choice, the same run-length strategy and level), on
+    crops of the built-in photos pristine and degraded by the spec's preset (as in a group)."""
     import statistics
 
+    import cv2
     import torch
 
     import degrade
     from degrade.samples import SAMPLE_PHOTOS, load_sample
 
+    cv2.setNumThreads(1)
     crops = torch.stack([load_sample(name)[:, :spec.size, :spec.size] for name in SAMPLE_PHOTOS])
     degraded = degrade.apply_plans(crops, degrade.sample_plans(len(crops), spec.preset, seed=0), quantize=True)
-    images = [(x * 255).round().to(torch.uint8) for x in (*crops[:6], *degraded)]
-    runs = {name: (lambda name=name: [encode_png(x, spec.png_level, name) for x in images]) for name in PNG_FILTERS}
-    times = interleaved_times(runs, repeats)
-    return [{"filters": name, "ms_per_image": 1000 * statistics.median(times[name]) / len(images),
-             "kib_per_image": sum(len(encode_png(x, spec.png_level, name)) for x in images) / len(images) / 1024}
-            for name in PNG_FILTERS]
+    images = [(x * 255).round().to(torch.uint8).permute(1, 2, 0).numpy().copy() for x in (*crops[:6], *degraded)]
+    flags = [cv2.IMWRITE_PNG_COMPRESSION, spec.png_level, cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE]
+    encoders = {f"pipelines.png, {name}": (lambda x, name=name: png.encode_png(x, spec.png_level, name))
+                for name in png.FILTERS}
+    encoders["OpenCV (libpng)"] = lambda x: cv2.imencode(".png", x[:, :, ::-1], flags)[1].tobytes()
+    times = interleaved_times({k: (lambda f=f: [f(x) for x in images]) for k, f in encoders.items()}, repeats)
+    return [{"encoder": k, "default": k == f"pipelines.png, {png.DEFAULT_FILTERS}",
+             "ms_per_image": 1000 * statistics.median(times[k]) / len(images),
+             "kib_per_image": sum(len(f(x)) for x in images) / len(images) / 1024} for k, f in encoders.items()]
 
 
 def _shares(stages: dict[str, float]) -> str:
@@ -110,7 +116,7 @@ def main() -> int:
     print(f"{args.workers} workers: {many['groups_per_second']:.1f} groups/s, speedup {speedup:.2f}x; first shard after "
           f"{many['first_shard_s']:.1f} s")
     for r in filters:
-        print(f"PNG filters {r['filters']}: {r['ms_per_image']:.2f} ms, {r['kib_per_image']:.1f} KiB per image")
+        print(f"PNG {r['encoder']}: {r['ms_per_image']:.2f} ms, {r['kib_per_image']:.1f} KiB per image")
     if args.no_write:
         return 0
     write_json("shards", {"machine": info, "config": vars(args), "spec": spec.to_dict(), "png_levels": levels,
@@ -136,9 +142,10 @@ def main() -> int:
         f"| {args.workers} | {many['groups_per_second']:.1f} | {speedup:.2f} (efficiency {speedup / args.workers:.0%}) "
         f"| {many['first_shard_s']:.1f} s |",
         "",
-        f"| PNG row filters (level {spec.png_level}, encoding alone) | ms per image | KiB per image |",
+        f"| PNG encoder, row filters (level {spec.png_level}, encoding alone, one thread) | ms per image | "
+        "KiB per image |",
         "|---|---:|---:|",
-        *(f"| {r['filters']}{' (default)' if r['filters'] == PNG_FILTER else ''} | {r['ms_per_image']:.2f} | "
+        *(f"| {r['encoder']}{' (default)' if r['default'] else ''} | {r['ms_per_image']:.2f} | "
           f"{r['kib_per_image']:.1f} |" for r in filters),
         "",
         "degrade: the engine on x1, x2, y; encode: five lossless PNGs and the JSON per group; load: decoding, "

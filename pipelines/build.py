@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import ray
 import torch
@@ -30,7 +29,7 @@ from datasets.shardformat import SCAN, SCHEMA, BuildSpec, group_key, manifest_pa
 from datasets.sources import load_uri, open_source
 from degrade.pairs import GroupPlans
 
-from . import shardio
+from . import png, shardio
 from .groups import Content, plan_group, render
 from .runner import Timer, run_tasks, start_ray
 
@@ -122,29 +121,9 @@ def scan(source_spec: str, min_side: int, out: Path, window: int
 # --- one shard -------------------------------------------------------------------------------
 
 
-# Deflate's run-length strategy codes the small residuals of PNG's row filters about as well as its
-# full string search in half the time (a 256 px photograph: 3.4 ms and 111 KiB against 6.2 ms and
-# 119 KiB at level 3), and choosing each row's filter among the three cheap ones (none, sub, up)
-# rather than all five saves another third for about 5% more bytes (benchmarks/bench_shards.py).
-# OpenCV before 4.10 has no filter option and tries all five: the same pixels, a little slower.
-PNG_FILTERS = {"all": "IMWRITE_PNG_ALL_FILTERS", "fast": "IMWRITE_PNG_FAST_FILTERS", "none": "IMWRITE_PNG_FILTER_NONE",
-               "sub": "IMWRITE_PNG_FILTER_SUB", "up": "IMWRITE_PNG_FILTER_UP", "paeth": "IMWRITE_PNG_FILTER_PAETH"}
-PNG_FILTER = "fast"
-
-
-def encode_png(image: torch.Tensor, level: int, filters: str = PNG_FILTER) -> bytes:
-    """Lossless PNG bytes of a (3, H, W) uint8 RGB tensor (deflate level ``level``, run-length strategy,
-    row filters chosen among ``filters``, one of :data:`PNG_FILTERS`, where this OpenCV can choose)."""
-    if filters not in PNG_FILTERS:
-        raise ValueError(f"unknown PNG filters {filters!r}; choose from {', '.join(PNG_FILTERS)}")
-    bgr = np.ascontiguousarray(image.permute(1, 2, 0).numpy()[:, :, ::-1])
-    flags = [cv2.IMWRITE_PNG_COMPRESSION, level, cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE]
-    if hasattr(cv2, "IMWRITE_PNG_FILTER"):
-        flags += [cv2.IMWRITE_PNG_FILTER, getattr(cv2, PNG_FILTERS[filters])]
-    ok, buffer = cv2.imencode(".png", bgr, flags)
-    if not ok:
-        raise RuntimeError("PNG encoding failed")
-    return buffer.tobytes()
+def encode_png(image: torch.Tensor, level: int, filters: str = png.DEFAULT_FILTERS) -> bytes:
+    """Lossless PNG bytes of a (3, H, W) uint8 RGB tensor (:mod:`pipelines.png`)."""
+    return png.encode_png(image.permute(1, 2, 0).numpy(), level, filters)
 
 
 @functools.lru_cache(maxsize=16)
@@ -177,11 +156,11 @@ def write_group_shard(out: Path, index: int, metas: list[dict], uris: dict[str, 
         for i, meta in enumerate(metas):
             full = {"schema": SCHEMA, **meta, "engine": degrade.ENGINE_VERSION, "device": spec.device,
                     "render_batch": spec.render_batch}
-            png = functools.partial(encode_png, level=spec.png_level)
+            encode = functools.partial(encode_png, level=spec.png_level)
             samples.append({
                 "__key__": group_key(meta["index"]),
-                "ref_a.png": png(refs_a[i]), "x1.png": png(x1[i]), "x2.png": png(x2[i]),
-                "ref_b.png": png(refs_b[i]), "y.png": png(y[i]),
+                "ref_a.png": encode(refs_a[i]), "x1.png": encode(x1[i]), "x2.png": encode(x2[i]),
+                "ref_b.png": encode(refs_b[i]), "y.png": encode(y[i]),
                 "meta.json": json.dumps(full, sort_keys=True).encode(),
             })
     with timer("write"):

@@ -11,7 +11,7 @@ timing ``build`` (scan included) after Ray and its worker processes have started
 the time to the first finished shard. Stage shares come from the shards' stats sidecars. Writes
 ``benchmarks/results/shards.json`` and its BENCHMARKS.md section.
 
-    python benchmarks/bench_shards.py [--groups 384] [--workers 2] [--levels 0 1 3 6]
+    python benchmarks/bench_shards.py [--groups 384] [--workers 2] [--levels 0 1 3] [--repeats 3]
 """
 from __future__ import annotations
 
@@ -36,29 +36,37 @@ from pipelines.build import build  # noqa: E402
 from pipelines.runner import start_ray  # noqa: E402
 
 
-def timed_builds(specs: list[BuildSpec], workers: int) -> list[dict]:
-    """Build each spec on one local Ray of ``workers`` CPUs: rate, bytes, first shard, stage seconds."""
+def timed_builds(specs: list[BuildSpec], workers: int, repeats: int) -> list[dict]:
+    """Build each spec ``repeats`` times, in interleaved rounds, on one local Ray of ``workers`` CPUs:
+    the median rate, bytes, first shard and stage seconds of each (a slow spell of this shared machine
+    falls on every spec alike rather than on whichever ran then)."""
     start_ray(None, workers)
-    results = []
+    runs: list[list[dict]] = [[] for _ in specs]
     try:
         with tempfile.TemporaryDirectory() as warm:  # start and import the worker processes first
             build(BuildSpec(groups=4 * workers, per_shard=2, size=specs[0].size), warm)
-        for spec in specs:
-            with tempfile.TemporaryDirectory() as out:
-                start = time.perf_counter()
-                report = build(spec, out)
-                seconds = time.perf_counter() - start
-                assert report.ok, report.failed
-                stages: dict[str, float] = {}
-                for path in meta_dir(out).glob("*.stats.json"):
-                    for stage, value in json.loads(path.read_text())["seconds"].items():
-                        stages[stage] = stages.get(stage, 0.0) + value
-                size = sum(p.stat().st_size for p in Path(out).glob("*.tar"))
-            results.append({"png_level": spec.png_level, "workers": workers, "groups_per_second": spec.groups / seconds,
-                            "bytes_per_group": size / spec.groups, "first_shard_s": report.first_shard_s,
-                            "stage_seconds": stages})
+        for _ in range(repeats):
+            for k, spec in enumerate(specs):
+                with tempfile.TemporaryDirectory() as out:
+                    start = time.perf_counter()
+                    report = build(spec, out)
+                    seconds = time.perf_counter() - start
+                    assert report.ok, report.failed
+                    stages: dict[str, float] = {}
+                    for path in meta_dir(out).glob("*.stats.json"):
+                        for stage, value in json.loads(path.read_text())["seconds"].items():
+                            stages[stage] = stages.get(stage, 0.0) + value
+                    size = sum(p.stat().st_size for p in Path(out).glob("*.tar"))
+                runs[k].append({"png_level": spec.png_level, "workers": workers, "groups_per_second": spec.groups / seconds,
+                                "bytes_per_group": size / spec.groups, "first_shard_s": report.first_shard_s,
+                                "stage_seconds": stages})
     finally:
         ray.shutdown()
+    results = []
+    for spec_runs in runs:
+        ordered = sorted(spec_runs, key=lambda r: r["groups_per_second"])
+        median = ordered[len(ordered) // 2]
+        results.append({**median, "all_groups_per_second": [r["groups_per_second"] for r in spec_runs]})
     return results
 
 
@@ -88,6 +96,11 @@ def png_filters(spec: BuildSpec, repeats: int = 5) -> list[dict]:
              "kib_per_image": sum(len(f(x)) for x in images) / len(images) / 1024} for k, f in encoders.items()]
 
 
+def _rate(r: dict) -> str:
+    runs = r["all_groups_per_second"]
+    return f"{r['groups_per_second']:.1f} ({min(runs):.1f}-{max(runs):.1f})"
+
+
 def _shares(stages: dict[str, float]) -> str:
     total = sum(stages.values()) or 1.0
     return ", ".join(f"{k} {v / total:.0%}" for k, v in sorted(stages.items(), key=lambda kv: -kv[1]))
@@ -99,19 +112,21 @@ def main() -> int:
     parser.add_argument("--per-shard", type=int, default=16)
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--levels", type=int, nargs="+", default=[0, 1, 3, 6], help="PNG levels to compare")
+    parser.add_argument("--levels", type=int, nargs="+", default=[0, 1, 3], help="PNG levels to compare")
+    parser.add_argument("--repeats", type=int, default=3, help="builds per configuration, median reported (default 3)")
     parser.add_argument("--no-write", action="store_true", help="print only; leave results and BENCHMARKS.md alone")
     args = parser.parse_args()
     logging.getLogger("ray").setLevel(logging.ERROR)
     spec = BuildSpec(groups=args.groups, per_shard=args.per_shard, size=args.size)
-    levels = timed_builds([replace(spec, png_level=level) for level in args.levels], 1)
-    default = next((r for r in levels if r["png_level"] == spec.png_level), None) or timed_builds([spec], 1)[0]
-    many = timed_builds([spec], args.workers)[0]
+    levels = timed_builds([replace(spec, png_level=level) for level in args.levels], 1, args.repeats)
+    default = (next((r for r in levels if r["png_level"] == spec.png_level), None)
+               or timed_builds([spec], 1, args.repeats)[0])
+    many = timed_builds([spec], args.workers, args.repeats)[0]
     filters = png_filters(spec)
     speedup = many["groups_per_second"] / default["groups_per_second"]
     info = machine()
     for r in levels:
-        print(f"PNG level {r['png_level']}: {r['groups_per_second']:.1f} groups/s, {r['bytes_per_group'] / 1024:.0f} KiB "
+        print(f"PNG level {r['png_level']}: {_rate(r)} groups/s, {r['bytes_per_group'] / 1024:.0f} KiB "
               f"per group ({_shares(r['stage_seconds'])})")
     print(f"{args.workers} workers: {many['groups_per_second']:.1f} groups/s, speedup {speedup:.2f}x; first shard after "
           f"{many['first_shard_s']:.1f} s")
@@ -127,19 +142,20 @@ def main() -> int:
         f"{spec.preset} preset, {spec.policy} policy), {args.per_shard} per shard; wall time of `build` (scan "
         "included) once Ray and its worker processes have started.",
         "",
-        "| PNG level (1 worker) | groups/s | KiB per group | where the worker's time goes |",
+        f"| PNG level (1 worker) | groups/s (median of {args.repeats}, range) | KiB per group | "
+        "where the worker's time goes |",
         "|---:|---:|---:|---|",
     ]
     for r in levels:
         mark = " (default)" if r["png_level"] == spec.png_level else ""
-        lines.append(f"| {r['png_level']}{mark} | {r['groups_per_second']:.1f} | {r['bytes_per_group'] / 1024:.0f} | "
+        lines.append(f"| {r['png_level']}{mark} | {_rate(r)} | {r['bytes_per_group'] / 1024:.0f} | "
                      f"{_shares(r['stage_seconds'])} |")
     lines += [
         "",
-        "| Ray workers (default level) | groups/s | speedup | first shard after |",
+        f"| Ray workers (default level) | groups/s (median of {args.repeats}, range) | speedup | first shard after |",
         "|---:|---:|---:|---:|",
-        f"| 1 | {default['groups_per_second']:.1f} | 1.00 | {default['first_shard_s']:.1f} s |",
-        f"| {args.workers} | {many['groups_per_second']:.1f} | {speedup:.2f} (efficiency {speedup / args.workers:.0%}) "
+        f"| 1 | {_rate(default)} | 1.00 | {default['first_shard_s']:.1f} s |",
+        f"| {args.workers} | {_rate(many)} | {speedup:.2f} (efficiency {speedup / args.workers:.0%}) "
         f"| {many['first_shard_s']:.1f} s |",
         "",
         f"| PNG encoder, row filters (level {spec.png_level}, encoding alone, one thread) | ms per image | "

@@ -57,9 +57,9 @@ def timed_builds(specs: list[BuildSpec], workers: int, repeats: int) -> list[dic
                         for stage, value in json.loads(path.read_text())["seconds"].items():
                             stages[stage] = stages.get(stage, 0.0) + value
                     size = sum(p.stat().st_size for p in Path(out).glob("*.tar"))
-                runs[k].append({"png_level": spec.png_level, "workers": workers, "groups_per_second": spec.groups / seconds,
-                                "bytes_per_group": size / spec.groups, "first_shard_s": report.first_shard_s,
-                                "stage_seconds": stages})
+                runs[k].append({"png_level": spec.png_level, "workers": workers,
+                                "groups_per_second": spec.groups / seconds, "bytes_per_group": size / spec.groups,
+                                "first_shard_s": report.first_shard_s, "stage_seconds": stages})
     finally:
         ray.shutdown()
     results = []
@@ -128,7 +128,7 @@ def main() -> int:
     for r in levels:
         print(f"PNG level {r['png_level']}: {_rate(r)} groups/s, {r['bytes_per_group'] / 1024:.0f} KiB "
               f"per group ({_shares(r['stage_seconds'])})")
-    print(f"{args.workers} workers: {many['groups_per_second']:.1f} groups/s, speedup {speedup:.2f}x; first shard after "
+    print(f"{args.workers} workers: {_rate(many)} groups/s, speedup {speedup:.2f}x; first shard after "
           f"{many['first_shard_s']:.1f} s")
     for r in filters:
         print(f"PNG {r['encoder']}: {r['ms_per_image']:.2f} ms, {r['kib_per_image']:.1f} KiB per image")

@@ -8,7 +8,8 @@ the first release; "2" CPU fast paths (OpenCV per image plane) and ARNIQA's own 
 ``arniqa`` preset; "3" a CPU batch cut into one part per pool thread, and high_sharpen's blur
 per image plane on the CPU (its grouped convolution changed in the last float bit with the batch
 size); "4" the Lab conversions of the CPU fast path on channel planes with OpenCV's exp and log
-(equal to the torch formulas to float rounding, about 1e-6). ``tests/degrade/calibration.json`` pins the outputs of each version.
+(equal to the torch formulas to float rounding, about 1e-6). ``tests/degrade/calibration.json``
+pins the outputs of each version.
 """
 __version__ = "0.2.0"
 ENGINE_VERSION = "4"

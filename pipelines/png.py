@@ -6,28 +6,27 @@ its left, ``sub``, or above it, ``up``) so that deflate sees small residuals, an
 deflate's run-length strategy codes about as well as its full string search in half the time.
 The filters are a few numpy passes over the whole image; the deflate stream comes from zlib-ng
 when it is installed (1.7x faster than zlib on this data, the same bytes) or from Python's zlib.
-Against OpenCV's encoder (libpng) with the same strategy: 2.5x faster at the default filters for
-the same size.
+Against OpenCV's encoder (libpng, all five filters) with the same strategy: 2.5x faster at the
+default filters for 6% more bytes.
 """
 from __future__ import annotations
 
 import struct
+import zlib
 
 import numpy as np
 
 try:  # an optional accelerator; see the module docstring
-    from zlib_ng import zlib_ng as _zlib
+    from zlib_ng import zlib_ng as _deflate
 except ImportError:  # pragma: no cover - depends on the installation
-    import zlib as _zlib
-
-import zlib
+    _deflate = zlib
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # How each row is filtered: ``fast`` picks, per row, whichever of none, sub and up leaves the
 # smallest sum of absolute residuals (libpng's heuristic over its three cheap filters).
 FILTERS = ("fast", "up", "sub", "none")
 DEFAULT_FILTERS = "fast"
-_TYPE = {"none": 0, "sub": 1, "up": 2}
+_TYPE = {"none": 0, "sub": 1, "up": 2}  # PNG's filter type bytes
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
@@ -70,15 +69,16 @@ def encode_png(rgb: np.ndarray, level: int = 3, filters: str = DEFAULT_FILTERS) 
     rows = np.ascontiguousarray(rgb).reshape(h, w * 3)
     data = np.empty((h, w * 3 + 1), np.uint8)
     if filters == "fast":
-        candidates = [_filtered(rows, name) for name in ("none", "sub", "up")]
-        best = np.argmin(np.stack([_cost(c) for c in candidates]), axis=0)  # ties go to the cheaper filter
-        data[:, 0] = best
-        for k, candidate in enumerate(candidates):
-            data[best == k, 1:] = candidate[best == k]
+        candidates = {kind: _filtered(rows, name) for name, kind in _TYPE.items()}
+        best = np.argmin(np.stack([_cost(c) for c in candidates.values()]), axis=0)  # ties: the cheaper filter
+        data[:, 0] = np.array(list(candidates), np.uint8)[best]
+        for k, (kind, candidate) in enumerate(candidates.items()):
+            chosen = best == k
+            data[chosen, 1:] = candidate[chosen]
     else:
         data[:, 0] = _TYPE[filters]
         data[:, 1:] = _filtered(rows, filters)
-    deflate = _zlib.compressobj(level, _zlib.DEFLATED, 15, 8, _zlib.Z_RLE)
+    deflate = _deflate.compressobj(level, _deflate.DEFLATED, 15, 8, _deflate.Z_RLE)
     idat = deflate.compress(data.tobytes()) + deflate.flush()
     header = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)  # 8-bit RGB, deflate, adaptive filtering, no interlace
     return SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IDAT", idat) + _chunk(b"IEND", b"")

@@ -1,7 +1,6 @@
 """build_shards and verify_shards with a real local Ray (2 CPUs) and real tars."""
 from __future__ import annotations
 
-import io
 import json
 import logging
 import os
@@ -15,7 +14,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import torch
 import ray
 import webdataset as wds
 
@@ -243,54 +241,3 @@ def test_cli_errors(tmp_path, capsys):
     assert verify_main([str(tmp_path)]) == 2
     assert "no _meta/manifest.json" in capsys.readouterr().err
 
-
-@pytest.mark.parametrize("filters", ["fast", "up", "sub", "none"])
-@pytest.mark.parametrize("level", [0, 3])
-def test_png_encoding_is_lossless_and_readable_by_opencv_and_pil(filters, level):
-    from PIL import Image
-
-    from pipelines.build import encode_png
-
-    image = torch.from_numpy(to_uint8(photo("coffee", 48))[:, :37]).permute(2, 0, 1).contiguous()  # odd width
-    data = encode_png(image, level, filters)
-    rgb = image.permute(1, 2, 0).numpy()
-    assert np.array_equal(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)[:, :, ::-1], rgb)
-    with Image.open(io.BytesIO(data)) as decoded:
-        assert decoded.mode == "RGB" and np.array_equal(np.asarray(decoded), rgb)
-
-
-def test_png_fast_filters_pick_the_smallest_residuals_per_row():
-    import zlib
-
-    from pipelines.png import encode_png
-
-    image = np.zeros((3, 4, 3), np.uint8)
-    image[0] = 200  # flat: sub leaves zeros after the first pixel
-    image[1] = 200  # equal to the row above: up leaves zeros everywhere
-    image[2] = np.roll(np.eye(3, dtype=np.uint8) * 5, 1, axis=0).tolist() + [[5, 0, 0]]  # small, changing: none
-    data = encode_png(image, 0, "fast")
-    raw = zlib.decompress(data[data.index(b"IDAT") + 4:data.index(b"IEND") - 8])
-    assert [raw[r * 13] for r in range(3)] == [1, 2, 0]  # PNG filter types: sub, up, none
-
-
-def test_png_encoding_refuses_bad_arguments():
-    from pipelines.png import encode_png
-
-    with pytest.raises(ValueError, match="unknown PNG filters 'lzw'"):
-        encode_png(np.zeros((8, 8, 3), np.uint8), 3, "lzw")
-    with pytest.raises(ValueError, match="level must be 0-9"):
-        encode_png(np.zeros((8, 8, 3), np.uint8), 10)
-    with pytest.raises(ValueError, match="uint8"):
-        encode_png(np.zeros((8, 8, 3), np.float32))
-
-
-def test_png_bytes_do_not_depend_on_which_zlib_is_installed():
-    """zlib-ng is an optional accelerator: where it is installed its deflate stream must equal zlib's."""
-    zlib_ng = pytest.importorskip("zlib_ng.zlib_ng")
-    import zlib
-
-    for name in ("coffee", "rocket", "astronaut"):
-        raw = to_uint8(photo(name, 64)).tobytes()
-        streams = [(lambda c: c.compress(raw) + c.flush())(z.compressobj(3, z.DEFLATED, 15, 8, z.Z_RLE))
-                   for z in (zlib, zlib_ng)]
-        assert streams[0] == streams[1]

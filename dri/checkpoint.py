@@ -18,10 +18,10 @@ import torch
 from degrade._version import __version__
 
 from .models import DRIIQA, create_model
-from .models.registry import CheckpointError, load_state, read_weights, training_state
+from .models.registry import CheckpointError, load_state, read_weights
 
 __all__ = ["CheckpointError", "export_safetensors", "file_sha256", "load", "load_model", "rng_state", "save",
-           "save_inference", "set_rng_state", "training_weights"]
+           "save_inference", "set_rng_state"]
 
 
 def save(path: Path, payload: dict[str, Any]) -> None:
@@ -101,16 +101,6 @@ def _canonical_safetensors(blob: bytes) -> bytes:
 
 def file_sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
-def training_weights(path: str | Path) -> tuple[dict[str, torch.Tensor] | None, dict[str, Any] | None]:
-    """The model's weights inside a training checkpoint (``last.pt`` of either stage) and its model name,
-    overrides and step; ``(None, None)`` for any other file. :func:`load_model` reads such files too."""
-    try:
-        payload = load(Path(path))
-    except CheckpointError:
-        return None, None
-    return training_state(payload) or (None, None)
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[DRIIQA, dict[str, Any]]:

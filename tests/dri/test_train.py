@@ -16,6 +16,7 @@ import torch
 from dri import checkpoint, config
 from dri.config import ConfigError, TrainConfig
 from dri.evaluate import main as evaluate_main
+from dri.models.registry import training_state
 from dri.predict import main as predict_main
 from dri.train import main as train_main
 from dri.trainer import train
@@ -68,7 +69,7 @@ def test_two_stages_then_evaluate_and_predict(shards, tmp_path, capsys):
     saved = checkpoint.load(run / "stage2" / "last.pt")["objective"]
     assert info["step"] == 4 and info["model_name"] == "dri_iqa_tiny"
     assert all(v.equal(saved[f"model.{k}"]) for k, v in trained.state_dict().items())
-    assert checkpoint.training_weights(run / "stage2" / "best.pt") == (None, None)  # an inference file
+    assert training_state(checkpoint.load(run / "stage2" / "best.pt")) is None  # an inference file
     # evaluation on the pseudo-MOS set, deterministic
     best = str(run / "stage2" / "best.pt")
     args = ["--checkpoint", best, "--dataset", "pseudo", "--root", str(shards), "--splits", "2", "--workers", "0",

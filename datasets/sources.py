@@ -18,6 +18,7 @@ leave the folder, FIFOs and other non-regular files, unknown suffixes), in ``ski
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -45,21 +46,29 @@ class SourceImage:
         path: the file, or None for procedural content.
         uri: how a worker loads it again (the path, or ``synthetic://seed/index``).
         part: index of the mixture part it belongs to.
+        root: the folder every read of it must stay inside (its source folder, or the built-in
+            photos' folder); None for procedural content.
+        cite: how metadata names it: the path relative to its folder, ``samples/<file>`` for a
+            built-in photo, the id for procedural content.
     """
 
     id: str
     path: Path | None
     uri: str
     part: int = 0
+    root: Path | None = None
+    cite: str = ""
 
 
 @dataclass(frozen=True)
 class Rejected:
-    """An input left out, and why. ``kind``: ``"unreadable"``, ``"too_small"`` or ``"skipped"``."""
+    """An input left out, and why. ``kind``: ``"unreadable"``, ``"too_small"`` or ``"skipped"``;
+    ``cite``: how metadata names it (as :attr:`SourceImage.cite`)."""
 
     path: str
     reason: str
     kind: str = "unreadable"
+    cite: str = ""
 
 
 def load_uri(uri: str, *, root: str | os.PathLike | None = None, size: int = SYNTHETIC_SIDE) -> torch.Tensor:
@@ -81,7 +90,6 @@ class Source:
     """
 
     name = "source"
-    root: Path | None = None
 
     def __init__(self, min_side: int = 0) -> None:
         self.min_side = min_side
@@ -111,7 +119,7 @@ class Source:
         if item.id in self._bad:
             return None
         try:
-            image = load_uri(item.uri, root=self.root, size=self.min_side or SYNTHETIC_SIDE)
+            image = load_uri(item.uri, root=item.root, size=self.min_side or SYNTHETIC_SIDE)
         except ImageError as error:
             return self._reject(item, str(error).removeprefix(f"{item.uri}: "), "unreadable")
         h, w = image.shape[-2:]
@@ -121,7 +129,7 @@ class Source:
 
     def _reject(self, item: SourceImage, reason: str, kind: str) -> None:
         self._bad.add(item.id)
-        self.rejected.append(Rejected(str(item.path or item.uri), reason, kind))
+        self.rejected.append(Rejected(str(item.path or item.uri), reason, kind, item.cite))
         return None
 
 
@@ -143,7 +151,7 @@ class FolderSource(Source):
         self._items: list[SourceImage] | None = None
 
     def _skip(self, path: Path, reason: str) -> None:
-        self.rejected.append(Rejected(str(path), reason, "skipped"))
+        self.rejected.append(Rejected(str(path), reason, "skipped", path.relative_to(self.root.resolve()).as_posix()))
 
     def items(self) -> list[SourceImage]:
         if self._items is None:
@@ -170,7 +178,7 @@ class FolderSource(Source):
                         self._skip(path, str(error).removeprefix(f"{path}: "))
                         continue
                     rel = path.relative_to(root).as_posix()
-                    found.append(SourceImage(rel, path, str(path)))
+                    found.append(SourceImage(rel, path, str(path), root=root, cite=rel))
             self._items = sorted(found, key=lambda s: s.id)
         return self._items
 
@@ -184,7 +192,7 @@ class SampleSource(Source):
         out = []
         for name in SAMPLE_PHOTOS:
             path = sample_path(name)
-            out.append(SourceImage(name, path, str(path)))
+            out.append(SourceImage(name, path, str(path), root=path.parent.resolve(), cite=f"samples/{path.name}"))
         return out
 
 
@@ -200,8 +208,8 @@ class SyntheticSource(Source):
         self.count, self.seed = count, seed
 
     def items(self) -> list[SourceImage]:
-        return [SourceImage(f"synthetic/{self.seed}/{i:06d}", None, f"synthetic://{self.seed}/{i}")
-                for i in range(self.count)]
+        ids = (f"synthetic/{self.seed}/{i:06d}" for i in range(self.count))
+        return [SourceImage(uid, None, f"synthetic://{self.seed}/{i}", cite=uid) for i, uid in enumerate(ids)]
 
 
 class MixedSource(Source):
@@ -217,8 +225,6 @@ class MixedSource(Source):
         if len(weights) != len(self.parts) or min(weights) < 0 or sum(weights) <= 0:
             raise ValueError(f"need one non-negative weight per part, not all zero; got {list(weights)}")
         self._weights = [w / sum(weights) for w in weights]
-        roots = {p.root for p in self.parts if p.root is not None}
-        self.root = None if len(roots) != 1 else next(iter(roots))
 
     def weights(self) -> list[float]:
         return list(self._weights)
@@ -229,7 +235,7 @@ class MixedSource(Source):
             for item in part.items():
                 uid = item.id if item.id not in seen else f"{k}:{item.id}"
                 seen.add(uid)
-                out.append(SourceImage(uid, item.path, item.uri, k))
+                out.append(dataclasses.replace(item, id=uid, part=k))
         return out
 
     @property

@@ -39,11 +39,11 @@ SCAN_CHUNK = 32
 # --- scanning ------------------------------------------------------------------------------
 
 
-def scan_entries(entries: list[dict[str, Any]], min_side: int, root: str | None) -> list[dict[str, Any]]:
-    """Decode each entry's image once: its size, or why it cannot be used."""
+def scan_entries(entries: list[dict[str, Any]], min_side: int) -> list[dict[str, Any]]:
+    """Decode each entry's image once (inside the entry's ``root``): its size, or why it cannot be used."""
     for entry in entries:
         try:
-            image = load_uri(entry["uri"], root=root)
+            image = load_uri(entry["uri"], root=entry["root"])
         except ImageError as error:
             entry.update(ok=False, reason=str(error).removeprefix(f"{entry['uri']}: "))
             continue
@@ -57,14 +57,6 @@ _scan_chunk = ray.remote(num_cpus=1)(scan_entries)
 SCAN_LOCAL = 256  # up to this many images are scanned on the driver's threads (no Ray task start-up)
 
 
-def _cite(uri: str, root: Path | None) -> str:
-    """How metadata names a source file: relative to the source folder (or the built-in photos' folder)."""
-    path = Path(uri)
-    if root is not None and path.is_relative_to(root):
-        return path.relative_to(root).as_posix()
-    return f"samples/{path.name}"
-
-
 def scan(source_spec: str, min_side: int, out: Path, window: int
          ) -> tuple[list[Content], list[dict[str, str]], list[float]]:
     """Usable contents of the source (decoded once, sizes recorded), the skipped inputs with
@@ -74,7 +66,6 @@ def scan(source_spec: str, min_side: int, out: Path, window: int
     does not decode the source again; procedural content is rendered at ``min_side`` and needs no scan.
     """
     source = open_source(source_spec, min_side=min_side)
-    root = source.root.resolve() if source.root is not None else None
     cache_path = meta_dir(out) / SCAN
     try:
         cache = {e["uri"]: e for e in json.loads(cache_path.read_text())["entries"]}
@@ -87,23 +78,23 @@ def scan(source_spec: str, min_side: int, out: Path, window: int
                             "height": min_side, "width": min_side})
             continue
         stat = item.path.stat()
-        entry = {"id": item.id, "uri": item.uri, "source": _cite(item.uri, root), "part": item.part,
+        entry = {"id": item.id, "uri": item.uri, "source": item.cite, "part": item.part,
+                 "root": str(item.root) if item.root else None,
                  "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns, "min_side": min_side}
         cached = cache.get(entry["uri"])
-        if cached and all(cached.get(k) == entry[k] for k in ("id", "bytes", "mtime_ns", "min_side", "part")):
+        if cached and all(cached.get(k) == entry[k] for k in ("id", "root", "bytes", "mtime_ns", "min_side", "part")):
             entries.append(cached)
         else:
             entries.append(entry)
             todo.append(entry)
     step = max(1, min(SCAN_CHUNK, math.ceil(len(todo) / window)))
     chunks = [todo[i : i + step] for i in range(0, len(todo), step)]
-    folder = str(root) if root else None
     if len(todo) <= SCAN_LOCAL:  # decoding releases the GIL: threads are enough, and start at once
         with ThreadPoolExecutor(max(1, window // 2)) as pool:
-            results = list(pool.map(lambda chunk: scan_entries(chunk, min_side, folder), chunks))
+            results = list(pool.map(lambda chunk: scan_entries(chunk, min_side), chunks))
         scanned = {e["uri"]: e for result in results for e in result}
     else:
-        outcome = run_tasks(lambda i: _scan_chunk.remote(chunks[i], min_side, folder), list(range(len(chunks))),
+        outcome = run_tasks(lambda i: _scan_chunk.remote(chunks[i], min_side), list(range(len(chunks))),
                             window, units=lambda i: len(chunks[i]), unit="image", description="scanning")
         scanned = {e["uri"]: e for result in outcome.results.values() for e in result}
         for i, error in outcome.failures.items():
@@ -111,10 +102,10 @@ def scan(source_spec: str, min_side: int, out: Path, window: int
                 scanned[e["uri"]] = {**e, "ok": False, "reason": error}
     entries = [scanned.get(e["uri"], e) for e in entries]
     shardio.write_json_atomic(cache_path, {"entries": [e for e in entries if "bytes" in e]})
-    contents = [Content(e["id"], e["uri"], e["source"], e["height"], e["width"], e["part"])
+    contents = [Content(e["id"], e["uri"], e["source"], e["height"], e["width"], e["part"], e.get("root"))
                 for e in entries if e.get("ok")]
     skipped = [{"path": e["source"], "reason": e["reason"]} for e in entries if not e.get("ok")]
-    skipped += [{"path": _cite(r.path, root), "reason": r.reason} for r in source.rejected if r.kind == "skipped"]
+    skipped += [{"path": r.cite, "reason": r.reason} for r in source.rejected if r.kind == "skipped"]
     return contents, skipped, source.weights()
 
 
@@ -140,12 +131,15 @@ def load_source(uri: str, root: str | None, size: int) -> torch.Tensor:
     return _source_image(uri, root, size, (stat.st_size, stat.st_mtime_ns))
 
 
-def write_group_shard(out: Path, index: int, metas: list[dict], uris: dict[str, str], root: str | None,
+def write_group_shard(out: Path, index: int, metas: list[dict], sources: dict[str, tuple[str, str | None]],
                       spec: BuildSpec, config_fingerprint: str) -> dict[str, Any]:
-    """Degrade, encode and write one shard; returns its stats (also written as the sidecar)."""
+    """Degrade, encode and write one shard; returns its stats (also written as the sidecar).
+
+    ``sources`` maps each content id the shard needs to its uri and the folder it must be read inside.
+    """
     timer = Timer()
     with timer("load"):
-        images = {cid: load_source(uris[cid], root, spec.size) for cid in {m[s]["id"] for m in metas for s in "ab"}}
+        images = {cid: load_source(*sources[cid], spec.size) for cid in {m[s]["id"] for m in metas for s in "ab"}}
         refs_a = torch.stack([View.from_dict(m["a"]).apply(images[m["a"]["id"]]) for m in metas])
         refs_b = torch.stack([View.from_dict(m["b"]).apply(images[m["b"]["id"]]) for m in metas])
     with timer("degrade"):
@@ -222,24 +216,26 @@ def build(spec: BuildSpec, out: str | os.PathLike = "shards", *, workers: int | 
     if len(contents) < 2:
         raise ValueError(f"{spec.source}: {len(contents)} usable image(s) of at least {spec.size} px; need 2. "
                          f"Skipped: {skipped[:5]}")
+    for k, weight in enumerate(weights):
+        if weight > 0 and not any(c.part == k for c in contents):
+            raise ValueError(f"{spec.source}: part {k + 1} of the source list has no usable image of at least "
+                             f"{spec.size} px, so its weight cannot be honoured; fix or drop it. Skipped: {skipped[:5]}")
     content_list = [[c.id, c.source, c.height, c.width, c.part] for c in contents]
     fp = shardio.fingerprint({**spec.to_dict(), "source": None, "contents": content_list, "weights": weights,
                               "engine": degrade.ENGINE_VERSION, "schema": SCHEMA})
     shardio.prepare(out, fp, overwrite=False)
     kept = shardio.completed(out, range(spec.shards), fp)
     todo = [i for i in range(spec.shards) if i not in kept]
-    uris = {c.id: c.uri for c in contents}
-    root = open_source(spec.source).root
-    root = str(root.resolve()) if root is not None else None
+    sources = {c.id: (c.uri, c.root) for c in contents}
     gpus = 1 if spec.device.startswith("cuda") else 0
     first: list[float] = []
 
     def submit(index: int) -> ray.ObjectRef:
         metas = [plan_group(g, contents, seed=spec.seed, size=spec.size, preset=spec.preset, policy=spec.policy,
                             augment=spec.augment, weights=weights) for g in spec.shard_groups(index)]
-        needed = {m[side]["id"]: uris[m[side]["id"]] for m in metas for side in ("a", "b")}
+        needed = {m[side]["id"]: sources[m[side]["id"]] for m in metas for side in ("a", "b")}
         return _remote_shard.options(num_cpus=1, num_gpus=gpus, max_retries=retries, retry_exceptions=True).remote(
-            out, index, metas, needed, root, spec, fp)
+            out, index, metas, needed, spec, fp)
 
     def on_result(index: int, stats: dict) -> None:
         if not first:

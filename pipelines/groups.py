@@ -20,7 +20,8 @@ from degrade.seeding import derive_seed
 
 @dataclass(frozen=True)
 class Content:
-    """A usable pristine image: its id, how a worker loads it, how metadata cites it, its size and part."""
+    """A usable pristine image: its id, how a worker loads it (its uri, inside the folder ``root``),
+    how metadata cites it, its size and part."""
 
     id: str
     uri: str
@@ -28,6 +29,7 @@ class Content:
     height: int
     width: int
     part: int = 0
+    root: str | None = None
 
 
 def group_seed(seed: int, index: int) -> int:

@@ -131,6 +131,24 @@ def test_unreadable_and_small_inputs_are_listed_not_fatal(built):
     assert "smaller than the 64 px crop" in skipped["tiny.png"]
 
 
+def test_a_mixture_reads_each_part_inside_its_own_folder(source, tmp_path):
+    """Built-in photos, a folder and procedural content in one source: every part gives groups (each
+    file read inside its own folder); a part with nothing usable is an error that names it."""
+    spec = f"samples=0.4,{source / 'photos'}=0.3,synthetic:50=0.3"
+    report = build(BuildSpec(source=spec, groups=24, per_shard=12, size=64), tmp_path / "mixed")
+    assert report.ok and report.skipped_inputs == []
+    parts = {c[4] for c in _manifest(tmp_path / "mixed")["contents"]}
+    assert parts == {0, 1, 2}
+    cited = {m["a"]["source"].split("/")[0] for m in (
+        s["meta.json"] for s in wds.WebDataset(list_shards(tmp_path / "mixed"), shardshuffle=False).decode())}
+    assert cited == {"samples", "synthetic"} | {p.name for p in (source / "photos").iterdir()}
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "broken.jpg").write_bytes(b"\xff\xd8 not a jpeg")
+    with pytest.raises(ValueError, match="part 2 of the source list has no usable image"):
+        build(BuildSpec(source=f"samples=0.5,{empty}=0.5", groups=4, per_shard=4, size=64), tmp_path / "bad")
+
+
 def test_rerun_keeps_finished_shards(built, source):
     before = {p.name: p.stat().st_mtime_ns for p in built.glob("*.tar")}
     report = build(BuildSpec(source=str(source), **SMALL), built)

@@ -19,7 +19,9 @@ at 5 levels by each type. Reported per cell: SRCC between the model's score and 
 oracle over every image (MS-SSIM on luma, implemented here; GMSD as a second oracle), the mean
 within-photo SRCC between score and level (levels 1..5 of one type on one photo; 1 = perfect), both
 per type, the mean score of the pristine photos and how often a pristine photo outscores its
-degraded versions. Writes ``benchmarks/results/transfer.json`` and the ``bench_transfer`` section
+degraded versions; and three diagnostics: how far the photos' pristine scores lie apart, the SRCC
+against the oracle once each photo's pristine score is subtracted (what content costs), and how
+often the restoration branch brings a degraded image closer to its pristine photo. Writes ``benchmarks/results/transfer.json`` and the ``bench_transfer`` section
 of BENCHMARKS.md (``--no-report`` to skip).
 """
 from __future__ import annotations
@@ -323,6 +325,11 @@ def summarise(items: list[dict], scores: list[float]) -> dict:
         "pristine_mean": _mean(pristine.values()),
         "degraded_mean": _mean(i["score"] for i in degraded),
         "pristine_above_degraded": _mean(float(pristine[i["photo"]] > i["score"]) for i in degraded),
+        # how far the photos' pristine scores lie apart, and the SRCC a model with each photo's offset
+        # removed would reach: the share of the oracle SRCC lost to content rather than to severity
+        "pristine_range": max(pristine.values()) - min(pristine.values()),
+        "srcc_oracle_offset_free": _srcc([i["score"] - pristine[i["photo"]] for i in items],
+                                         [i["ms_ssim"] for i in items]),
         "oracle_within_level": within_oracle(by_curve.values()),
         "per_type": per_type,
     }
@@ -342,6 +349,25 @@ def score(model, items: list[dict], batch: int, device: str, crop: str) -> list[
     return [r.score for r in results]
 
 
+def restoration_gain(model, items: list[dict], device: str) -> float:
+    """How often the model's restoration branch brings a degraded image closer to its pristine photo
+    (lower mean squared error), each whole image restored with the degradation vector DRE-Net gives
+    it; NaN for a model without the branch. Below 0.5, the branch's residual ``x - x_hat`` is no
+    map of the distortion."""
+    import torch
+
+    if getattr(model, "restorer", None) is None:
+        return float("nan")
+    unit = lambda image: torch.from_numpy(np.array(image)).permute(2, 0, 1)[None].to(device).float() / 255  # noqa: E731
+    pristine = {i["photo"]: unit(i["image"]) for i in items if i["level"] == 0}
+    closer = []
+    for item in (i for i in items if i["level"] > 0):
+        x, reference = unit(item["image"]), pristine[item["photo"]]
+        x_hat, _ = model.restore(x, model.represent(x)[1])
+        closer.append(float((x_hat.clamp(0, 1) - reference).square().mean() < (x - reference).square().mean()))
+    return _mean(closer)
+
+
 # --- report -------------------------------------------------------------------------------------
 
 CELLS = {"unseen": "unseen photos, independent code", "built_in": "built-in photos, independent code",
@@ -355,12 +381,14 @@ def markdown(results: dict) -> str:
              f"{SIDE} px, scored with the `{results['crop']}` crop policy. Oracle: MS-SSIM on luma "
              "(GMSD as a second oracle).", ""]
     lines += ["| model | cell | SRCC vs MS-SSIM | SRCC vs GMSD | within-photo level SRCC | pristine mean | "
-              "degraded mean | pristine above degraded |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+              "degraded mean | pristine above degraded | pristine range | SRCC vs MS-SSIM, photo offsets removed | "
+              "restored closer to pristine |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name, model in results["models"].items():
         for cell, r in model["cells"].items():
             lines.append(f"| {name} | {CELLS[cell]} | {r['srcc_oracle']:.3f} | {r['srcc_gmsd']:.3f} | "
                          f"{r['within_level']:.3f} | {r['pristine_mean']:.3f} | {r['degraded_mean']:.3f} | "
-                         f"{r['pristine_above_degraded']:.2f} |")
+                         f"{r['pristine_above_degraded']:.2f} | {r['pristine_range']:.3f} | "
+                         f"{r['srcc_oracle_offset_free']:.3f} | {r.get('restoration_closer', float('nan')):.2f} |")
     types = list(INDEPENDENT)
     lines += ["", "Per type on unseen photos, independent code (within-photo level SRCC / SRCC vs MS-SSIM):", "",
               "| model | " + " | ".join(types) + " |", "|---|" + "---:|" * len(types)]
@@ -408,6 +436,7 @@ def main(argv=None) -> int:
         results["models"][name] = {"source": label, "cells": {}}
         for cell, items in cells.items():
             summary = summarise(items, score(model, items, args.batch, args.device, args.crop))
+            summary["restoration_closer"] = restoration_gain(model, items, args.device)
             results["models"][name]["cells"][cell] = summary
             print(f"{name} [{cell}]: SRCC vs oracle {summary['srcc_oracle']:.3f}, within-photo level "
                   f"{summary['within_level']:.3f}, pristine {summary['pristine_mean']:.3f} vs degraded "

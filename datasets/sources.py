@@ -18,10 +18,9 @@ leave the folder, FIFOs and other non-regular files, unknown suffixes), in ``ski
 """
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -235,7 +234,7 @@ class MixedSource(Source):
             for item in part.items():
                 uid = item.id if item.id not in seen else f"{k}:{item.id}"
                 seen.add(uid)
-                out.append(dataclasses.replace(item, id=uid, part=k))
+                out.append(replace(item, id=uid, part=k))
         return out
 
     @property

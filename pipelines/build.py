@@ -78,7 +78,7 @@ def scan(source_spec: str, min_side: int, out: Path, window: int
                             "height": min_side, "width": min_side})
             continue
         stat = item.path.stat()
-        entry = {"id": item.id, "uri": item.uri, "source": item.cite, "part": item.part,
+        entry = {"id": item.id, "uri": item.uri, "source": item.cite or item.id, "part": item.part,
                  "root": str(item.root) if item.root else None,
                  "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns, "min_side": min_side}
         cached = cache.get(entry["uri"])

@@ -5,6 +5,22 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 OUT    ?= outputs
+# What the install takes on disk (the CUDA build of PyTorch alone is about 5 GB; measured 6.6 GiB in all).
+NEED_GIB ?= 7
+
+# Fail before a first install that would run out of space half-way, and say what to do
+# (an environment that already holds torch only tops up, so it is not checked).
+define check-disk
+	@if ! ls -d $(VENV)/lib/python*/site-packages/torch >/dev/null 2>&1; then \
+		free=$$(df -Pk $(VENV) | awk 'NR == 2 {print int($$4 / 1048576)}'); \
+		if [ "$$free" -lt $(NEED_GIB) ]; then \
+			echo "error: $$free GiB free on the disk of $(VENV); the install needs about $(NEED_GIB) GiB." >&2; \
+			echo "       Free some space, or put the environment on a larger disk: make ... VENV=/larger/disk/venv" >&2; \
+			echo "       (without a GPU, the CPU build of PyTorch takes about 200 MB: README, Install)." >&2; \
+			exit 1; \
+		fi; \
+	fi
+endef
 
 .PHONY: demo test test-all bench clean
 
@@ -13,10 +29,12 @@ $(PY):
 	$(PY) -m pip install --quiet --upgrade pip
 
 $(VENV)/.installed: setup.cfg pyproject.toml | $(PY)
+	$(check-disk)
 	$(PY) -m pip install --quiet -e '.[all]'
 	touch $@
 
 $(VENV)/.installed-dev: setup.cfg pyproject.toml | $(PY)
+	$(check-disk)
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@ $(VENV)/.installed
 

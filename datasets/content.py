@@ -9,7 +9,10 @@ the image and the record. Augmentation multiplies a few photographs into many co
 * ``rot90`` and ``flip``: quarter turns and a mirror image;
 * ``permute``: an order of the colour channels (a blue sky becomes a red one: new colours,
   the same natural structure);
-* ``grey``: the luma of the crop in all three channels, as in a black-and-white photograph.
+* ``grey``: the luma of the crop in all three channels, as in a black-and-white photograph;
+* ``saturation``: the crop's colours moved away from or towards its luma by a factor (vivid and
+  muted scenes are both pristine; without this, a network trained on a few photos learns their
+  colourfulness as part of quality and marks vivid unseen photos down).
 """
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 IDENTITY = (0, 1, 2)
+MAX_SATURATION = 4.0
 PERMUTATIONS = ((0, 1, 2), (0, 2, 1), (1, 0, 2), (1, 2, 0), (2, 0, 1), (2, 1, 0))
 
 
@@ -35,6 +39,8 @@ class Augment:
         flip: draw mirror images.
         permute: draw colour-channel orders.
         grey: probability that a crop becomes black-and-white.
+        saturation: largest colour-saturation factor ``s`` (>= 1); factors are drawn log-uniformly in
+            ``[1/s, s]`` (1: colours as they are).
     """
 
     min_scale: float = 1.0
@@ -42,22 +48,26 @@ class Augment:
     flip: bool = False
     permute: bool = False
     grey: float = 0.0
+    saturation: float = 1.0
 
     def __post_init__(self) -> None:
         if not 0.0 < self.min_scale <= 1.0:
             raise ValueError(f"augment.min_scale must be in (0, 1], got {self.min_scale}")
         if not 0.0 <= self.grey <= 1.0:
             raise ValueError(f"augment.grey must be in [0, 1], got {self.grey}")
+        if not 1.0 <= self.saturation <= MAX_SATURATION:
+            raise ValueError(f"augment.saturation must be in [1, {MAX_SATURATION:g}], got {self.saturation}")
 
     @property
     def active(self) -> bool:
-        return self.min_scale < 1.0 or self.rot90 or self.flip or self.permute or self.grey > 0
+        return (self.min_scale < 1.0 or self.rot90 or self.flip or self.permute or self.grey > 0
+                or self.saturation > 1.0)
 
 
 @dataclass(frozen=True)
 class View:
     """One recorded crop: ``window`` source pixels at (top, left), shrunk to ``size``, then turned,
-    mirrored and colour-permuted."""
+    mirrored, colour-permuted, and made black-and-white or its saturation scaled."""
 
     top: int
     left: int
@@ -67,12 +77,15 @@ class View:
     flip: bool = False
     permute: tuple[int, int, int] = IDENTITY
     grey: bool = False
+    saturation: float = 1.0
 
     def __post_init__(self) -> None:
         if self.window < self.size or self.size < 1 or self.top < 0 or self.left < 0:
             raise ValueError(f"invalid view {self}")
         if self.rot90 not in (0, 1, 2, 3) or tuple(self.permute) not in PERMUTATIONS:
             raise ValueError(f"invalid view {self}")
+        if not 1 / MAX_SATURATION <= self.saturation <= MAX_SATURATION:
+            raise ValueError(f"invalid view {self}: saturation outside [1/{MAX_SATURATION:g}, {MAX_SATURATION:g}]")
         object.__setattr__(self, "permute", tuple(int(c) for c in self.permute))
 
     @property
@@ -92,13 +105,15 @@ class View:
             d["permute"] = list(self.permute)
         if self.grey:
             d["grey"] = True
+        if self.saturation != 1.0:
+            d["saturation"] = self.saturation
         return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> View:
         top, left, window = (int(v) for v in d["box"])
         return cls(top, left, window, int(d.get("size", window)), int(d.get("rot90", 0)), bool(d.get("flip", False)),
-                   tuple(d.get("permute", IDENTITY)), bool(d.get("grey", False)))
+                   tuple(d.get("permute", IDENTITY)), bool(d.get("grey", False)), float(d.get("saturation", 1.0)))
 
     def apply(self, image: torch.Tensor) -> torch.Tensor:
         """The view of a uint8 (3, H, W) source image: uint8 (3, size, size)."""
@@ -116,9 +131,16 @@ class View:
         if self.permute != IDENTITY:
             out = out[list(self.permute)]
         if self.grey:  # ITU-R BT.601 luma, rounded, in every channel
-            luma = (0.299 * out[0].double() + 0.587 * out[1].double() + 0.114 * out[2].double()).round()
-            out = luma.clamp(0, 255).to(torch.uint8).expand(3, -1, -1)
+            out = _luma(out).round().clamp(0, 255).to(torch.uint8).expand(3, -1, -1)
+        elif self.saturation != 1.0:  # each pixel's colour moved along the line through its luma
+            luma = _luma(out)
+            out = (luma + self.saturation * (out.double() - luma)).round().clamp(0, 255).to(torch.uint8)
         return out.contiguous()
+
+
+def _luma(image: torch.Tensor) -> torch.Tensor:
+    """ITU-R BT.601 luma of a uint8 (3, H, W) image, float64 (H, W)."""
+    return 0.299 * image[0].double() + 0.587 * image[1].double() + 0.114 * image[2].double()
 
 
 def draw_view(height: int, width: int, size: int, augment: Augment, g: torch.Generator) -> View:
@@ -139,14 +161,19 @@ def draw_view(height: int, width: int, size: int, augment: Augment, g: torch.Gen
     flip = bool(torch.randint(2, (), generator=g)) if augment.flip else False
     permute = PERMUTATIONS[int(torch.randint(len(PERMUTATIONS), (), generator=g))] if augment.permute else IDENTITY
     grey = bool(float(torch.rand((), generator=g, dtype=torch.float64)) < augment.grey) if augment.grey else False
-    return View(top, left, window, size, rot90, flip, permute, grey)
+    saturation = 1.0
+    if augment.saturation > 1.0:  # log-uniform in [1/s, s], recorded to 3 decimals (the record is what runs)
+        u = float(torch.rand((), generator=g, dtype=torch.float64))
+        saturation = round(augment.saturation ** (2.0 * u - 1.0), 3)
+    return View(top, left, window, size, rot90, flip, permute, grey, 1.0 if grey else saturation)
 
 
 def view_key(meta_side: Mapping[str, Any]) -> str:
     """Identity of the clean content behind an image: source image and view (crop and augmentation)."""
     v = View.from_dict(meta_side)
     extra = "" if v.to_dict().keys() == {"box"} else \
-        f"/{v.size},{v.rot90},{int(v.flip)},{''.join(map(str, v.permute))}" + (",grey" if v.grey else "")
+        f"/{v.size},{v.rot90},{int(v.flip)},{''.join(map(str, v.permute))}" + (",grey" if v.grey else "") \
+        + (f",s{v.saturation:g}" if v.saturation != 1.0 else "")
     return f"{meta_side['id']}@{v.top},{v.left},{v.window}{extra}"
 
 

@@ -69,6 +69,8 @@ class BuildSpec:
     permute: bool = field(default=False, metadata=_help("content augmentation: random colour-channel orders"))
     grey: float = field(default=0.0, metadata=_help("content augmentation: probability that a crop becomes "
                                                    "black-and-white"))
+    saturation: float = field(default=1.0, metadata=_help(
+        "content augmentation: colour-saturation factors drawn log-uniformly in [1/S, S] (1: off)"))
     device: str = field(default="cpu", metadata=_help("engine device: cpu or cuda (each task then asks for a GPU)"))
     render_batch: int = field(default=16, metadata=_help("groups per engine call (recorded; replay uses it)"))
     png_level: int = field(default=3, metadata=_help("PNG compression level 0-9 (0: stored, about twice the bytes; 1-9: deflate with the run-length strategy, within 1%% of each other in time and bytes)"))
@@ -88,13 +90,13 @@ class BuildSpec:
             raise ValueError(f"unknown policy {self.policy!r}; choose from {sorted(POLICIES)}")
         if not 0 <= self.png_level <= 9:
             raise ValueError(f"png_level must be in 0..9, got {self.png_level}")
-        self.augment  # noqa: B018 - validates min_scale
+        self.augment  # noqa: B018 - validates the content augmentation
 
     @property
     def augment(self):  # -> datasets.content.Augment (imported here: this module loads no torch)
         from .content import Augment
 
-        return Augment(self.min_scale, self.rot90, self.flip, self.permute, self.grey)
+        return Augment(self.min_scale, self.rot90, self.flip, self.permute, self.grey, self.saturation)
 
     @property
     def shards(self) -> int:

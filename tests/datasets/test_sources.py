@@ -249,3 +249,26 @@ def test_views_are_reproducible_and_recorded():
         assert View.from_dict(v.to_dict()) == v and v.apply(image).shape == (3, 32, 32)
     with pytest.raises(ValueError, match="does not fit"):
         draw_view(20, 80, 32, Augment(), generator("v", 0))
+
+
+def test_saturation_views_keep_luma_and_scale_colour():
+    rgb = torch.stack([torch.full((16, 16), v) for v in (180, 120, 80)]).to(torch.uint8)  # no clipping at 1.5
+    luma = lambda im: 0.299 * im[0].double() + 0.587 * im[1].double() + 0.114 * im[2].double()  # noqa: E731
+    base = View(0, 0, 16, 16)
+    vivid, muted = (View(0, 0, 16, 16, saturation=f).apply(rgb) for f in (1.5, 0.5))
+    spread = lambda im: float(im.double().std(0).mean())  # noqa: E731
+    assert spread(vivid) > spread(base.apply(rgb)) > spread(muted) > 0
+    for image in (vivid, muted):  # colour moves along the line through the pixel's luma
+        assert (luma(image) - luma(rgb)).abs().max() <= 0.5 + 1e-9  # rounding only
+    # the factor is drawn only when asked for (other draws unchanged), log-uniform in [1/s, s], recorded
+    off = [draw_view(60, 80, 32, Augment(rot90=True), generator("v", i)) for i in range(50)]
+    on = [draw_view(60, 80, 32, Augment(rot90=True, saturation=2.0), generator("v", i)) for i in range(50)]
+    assert [(v.top, v.left, v.rot90) for v in off] == [(v.top, v.left, v.rot90) for v in on]
+    factors = [v.saturation for v in on]
+    assert all(v.saturation == 1.0 for v in off) and 0.5 <= min(factors) < 0.8 and 1.25 < max(factors) <= 2.0
+    assert sum(f < 1 for f in factors) > 10 and sum(f > 1 for f in factors) > 10
+    for v in on:
+        assert View.from_dict(v.to_dict()) == v
+    assert draw_view(60, 80, 32, Augment(grey=1.0, saturation=2.0), generator("v", 0)).saturation == 1.0
+    with pytest.raises(ValueError, match="saturation"):
+        Augment(saturation=0.5)

@@ -149,6 +149,31 @@ def test_a_mixture_reads_each_part_inside_its_own_folder(source, tmp_path):
         build(BuildSpec(source=f"samples=0.5,{empty}=0.5", groups=4, per_shard=4, size=64), tmp_path / "bad")
 
 
+def test_augmented_views_are_recorded_and_replayed_by_verify(source, tmp_path):
+    """Every kind of content augmentation is drawn, written into the group's views, and redone
+    exactly by verification (which re-derives each reference from its source and view)."""
+    spec = BuildSpec(source=str(source), groups=16, per_shard=8, size=48, min_scale=0.5, rot90=True, flip=True,
+                     permute=True, grey=0.3, saturation=1.8)
+    out = tmp_path / "augmented"
+    assert build(spec, out).ok
+    from datasets.shardformat import iter_samples
+
+    views = [json.loads(sample["meta.json"])[side] for shard in list_shards(out)
+             for sample in iter_samples(shard) for side in ("a", "b")]
+    for key in ("size", "rot90", "flip", "permute", "grey", "saturation"):
+        assert any(key in v for v in views), key
+    assert verify(out).ok
+    damaged = copy_folder(out, tmp_path / "damaged")  # another factor in one record: not what the seed drew
+    samples = list(iter_samples(damaged / "shard-000000.tar"))
+    meta = json.loads(samples[0]["meta.json"])
+    meta["a"].pop("grey", None)
+    meta["a"]["saturation"] = 0.5 if meta["a"].get("saturation", 1.0) > 0.7 else 1.5
+    samples[0]["meta.json"] = json.dumps(meta, sort_keys=True).encode()
+    rewrite_shard(damaged, 0, samples)
+    assert verify(damaged).problems == {
+        "shard-000000.tar": ["shard-000000.tar:g000000000: meta.json differs from what the seed plans in a"]}
+
+
 def test_rerun_keeps_finished_shards(built, source):
     before = {p.name: p.stat().st_mtime_ns for p in built.glob("*.tar")}
     report = build(BuildSpec(source=str(source), **SMALL), built)

@@ -19,10 +19,13 @@ at 5 levels by each type. Reported per cell: SRCC between the model's score and 
 oracle over every image (MS-SSIM on luma, implemented here; GMSD as a second oracle), the mean
 within-photo SRCC between score and level (levels 1..5 of one type on one photo; 1 = perfect), both
 per type, the mean score of the pristine photos and how often a pristine photo outscores its
-degraded versions; and three diagnostics: how far the photos' pristine scores lie apart, the SRCC
-against the oracle once each photo's pristine score is subtracted (what content costs), and how
-often the restoration branch brings a degraded image closer to its pristine photo. Writes ``benchmarks/results/transfer.json`` and the ``bench_transfer`` section
-of BENCHMARKS.md (``--no-report`` to skip).
+degraded versions; and four diagnostics: how far the photos' pristine scores lie apart, the SRCC
+against the oracle once each photo's pristine score is subtracted (what content costs), how often
+the restoration branch brings a degraded image closer to its pristine photo, and the SRCC against
+the full-reference teacher the model learned from (``--teacher``; beside it the teacher's own SRCC
+against the oracle, which bounds what learning it could give). Writes
+``benchmarks/results/transfer.json`` and the ``bench_transfer`` section of BENCHMARKS.md
+(``--no-report`` to skip).
 """
 from __future__ import annotations
 
@@ -267,8 +270,15 @@ def gmsd_quality(reference: np.ndarray, image: np.ndarray) -> float:
 # --- one cell -----------------------------------------------------------------------------------
 
 
-def make_cell(photos: dict[str, np.ndarray], engine: bool) -> list[dict]:
-    """Every test image of a cell: pristine photos (level 0) and each type at levels 1..5."""
+def make_cell(photos: dict[str, np.ndarray], engine: bool, teacher: str = "haarpsi_msssim") -> list[dict]:
+    """Every test image of a cell: pristine photos (level 0) and each type at levels 1..5, with the
+    oracles' values and the value of ``teacher``, the full-reference pseudo-label a model learns from."""
+    import torch
+
+    from datasets.teachers import teacher as teacher_named
+
+    label = teacher_named(teacher)
+    tensor = lambda image: torch.from_numpy(np.array(image)).permute(2, 0, 1)  # noqa: E731 - a writable copy
     items = []
     for p, (photo, image) in enumerate(sorted(photos.items())):
         items.append({"photo": photo, "type": "pristine", "level": 0, "image": image})
@@ -283,6 +293,7 @@ def make_cell(photos: dict[str, np.ndarray], engine: bool) -> list[dict]:
     for item in items:
         item["ms_ssim"] = ms_ssim(references[item["photo"]], item["image"])
         item["gmsd"] = gmsd_quality(references[item["photo"]], item["image"])
+        item["teacher"] = label(tensor(item["image"]), tensor(references[item["photo"]]))
     return items
 
 
@@ -322,6 +333,9 @@ def summarise(items: list[dict], scores: list[float]) -> dict:
         "srcc_oracle": _srcc([i["score"] for i in items], [i["ms_ssim"] for i in items]),
         "srcc_gmsd": _srcc([i["score"] for i in items], [i["gmsd"] for i in items]),
         "within_level": within(by_curve.values()),
+        # how well the model learned its teacher here; the teacher's own SRCC vs the oracle bounds it
+        "srcc_teacher": _srcc([i["score"] for i in items], [i["teacher"] for i in items]),
+        "teacher_srcc_oracle": _srcc([i["teacher"] for i in items], [i["ms_ssim"] for i in items]),
         "pristine_mean": _mean(pristine.values()),
         "degraded_mean": _mean(i["score"] for i in degraded),
         "pristine_above_degraded": _mean(float(pristine[i["photo"]] > i["score"]) for i in degraded),
@@ -379,16 +393,19 @@ def markdown(results: dict) -> str:
     lines = [f"Measured on {describe(info)}. Photos: {', '.join(results['photos']['unseen'])} (unseen); "
              f"{len(results['photos']['built_in'])} built-in. Each: pristine + 10 types x 5 levels, at most "
              f"{SIDE} px, scored with the `{results['crop']}` crop policy. Oracle: MS-SSIM on luma "
-             "(GMSD as a second oracle).", ""]
+             f"(GMSD as a second oracle). Teacher: `{results.get('teacher', 'haarpsi_msssim')}`, the pseudo-label of "
+             "the release recipes.", ""]
     lines += ["| model | cell | SRCC vs MS-SSIM | SRCC vs GMSD | within-photo level SRCC | pristine mean | "
               "degraded mean | pristine above degraded | pristine range | SRCC vs MS-SSIM, photo offsets removed | "
-              "restored closer to pristine |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+              "restored closer to pristine | SRCC vs the teacher (the teacher's vs MS-SSIM) |",
+              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name, model in results["models"].items():
         for cell, r in model["cells"].items():
             lines.append(f"| {name} | {CELLS[cell]} | {r['srcc_oracle']:.3f} | {r['srcc_gmsd']:.3f} | "
                          f"{r['within_level']:.3f} | {r['pristine_mean']:.3f} | {r['degraded_mean']:.3f} | "
                          f"{r['pristine_above_degraded']:.2f} | {r['pristine_range']:.3f} | "
-                         f"{r['srcc_oracle_offset_free']:.3f} | {r.get('restoration_closer', float('nan')):.2f} |")
+                         f"{r['srcc_oracle_offset_free']:.3f} | {r.get('restoration_closer', float('nan')):.2f} | "
+                         f"{r.get('srcc_teacher', float('nan')):.3f} ({r.get('teacher_srcc_oracle', float('nan')):.3f}) |")
     types = list(INDEPENDENT)
     lines += ["", "Per type on unseen photos, independent code (within-photo level SRCC / SRCC vs MS-SSIM):", "",
               "| model | " + " | ".join(types) + " |", "|---|" + "---:|" * len(types)]
@@ -411,6 +428,9 @@ def main(argv=None) -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--crop", choices=CROPS, default=CROPS[0], help=f"crop policy of scoring (default {CROPS[0]})")
     parser.add_argument("--out", default=None, help="JSON path (default benchmarks/results/transfer.json)")
+    parser.add_argument("--teacher", default="haarpsi_msssim",
+                        help="the full-reference pseudo-label the models learned from (datasets.teachers; default: "
+                             "the release recipes' haarpsi_msssim): the report gives each model's SRCC against it")
     parser.add_argument("--no-report", action="store_true", help="do not rewrite the BENCHMARKS.md section")
     args = parser.parse_args(argv)
     import torch
@@ -424,10 +444,10 @@ def main(argv=None) -> int:
         parser.error("give at least one --checkpoint or --model")
     names = args.name + [label for label, _ in models[len(args.name):]]
     photos = {"unseen": unseen_photos(), "built_in": built_in_photos()}
-    cells = {cell: make_cell(photos["built_in" if cell == "built_in" else "unseen"], engine=cell == "engine")
-             for cell in args.cells}
-    results: dict = {"machine": machine(), "crop": args.crop, "photos": {k: sorted(v) for k, v in photos.items()},
-                     "models": {},
+    cells = {cell: make_cell(photos["built_in" if cell == "built_in" else "unseen"], engine=cell == "engine",
+                             teacher=args.teacher) for cell in args.cells}
+    results: dict = {"machine": machine(), "crop": args.crop, "teacher": args.teacher,
+                     "photos": {k: sorted(v) for k, v in photos.items()}, "models": {},
                      "oracle_within_level": within_oracle(
                          [[i for i in cells.get("unseen", next(iter(cells.values()))) if i["photo"] == p and i["type"] == t]
                           for p in photos["unseen"] for t in INDEPENDENT])}

@@ -51,8 +51,9 @@ class BuildSpec:
     """
 
     source: str = field(default="samples", metadata=_help(
-        "pristine content: a folder, 'samples' (the built-in photos), 'synthetic[:COUNT[:SEED]]' (procedural "
-        "images), or several joined by commas, each with an optional =WEIGHT (e.g. samples=0.3,synthetic:5000=0.7)"))
+        "pristine content: a folder, 'samples' (the built-in photos), 'textures' (scikit-image's grey textures), "
+        "'synthetic[:COUNT[:SEED]]' (procedural images), or several joined by commas, each with an optional =WEIGHT "
+        "(e.g. samples=0.3,synthetic:5000=0.7)"))
     groups: int = field(default=512, metadata=_help("number of groups"))
     per_shard: int = field(default=32, metadata=_help("groups per shard"))
     size: int = field(default=256, metadata=_help("square crop side in pixels"))

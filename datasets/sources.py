@@ -3,6 +3,8 @@
 ``open_source(spec)`` reads a source specification:
 
 * ``samples``: the built-in photos (``degrade.samples``);
+* ``textures``: scikit-image's grey brick, grass and gravel textures and its cell micrograph
+  (``degrade.samples.TEXTURES``): surfaces without a scene;
 * ``synthetic[:COUNT[:SEED]]``: ``COUNT`` procedural images (default 1000, seed 0; see
   ``datasets.synthetic``), rendered on demand at the crop size;
 * any other text: a folder, scanned recursively;
@@ -25,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-from degrade.samples import SAMPLE_PHOTOS, sample_path
+from degrade.samples import SAMPLE_PHOTOS, TEXTURES, sample_path
 
 from . import synthetic
 from .decoding import ImageError, check_file, read
@@ -186,13 +188,21 @@ class SampleSource(Source):
     """The built-in photographs that ship with scikit-image (see ``degrade.samples``)."""
 
     name = "samples"
+    names = SAMPLE_PHOTOS
 
     def items(self) -> list[SourceImage]:
         out = []
-        for name in SAMPLE_PHOTOS:
+        for name in self.names:
             path = sample_path(name)
-            out.append(SourceImage(name, path, str(path), root=path.parent.resolve(), cite=f"samples/{path.name}"))
+            out.append(SourceImage(name, path, str(path), root=path.parent.resolve(), cite=f"{self.name}/{path.name}"))
         return out
+
+
+class TextureSource(SampleSource):
+    """scikit-image's greyscale textures and cell micrograph (``degrade.samples.TEXTURES``)."""
+
+    name = "textures"
+    names = TEXTURES
 
 
 class SyntheticSource(Source):
@@ -249,6 +259,8 @@ class MixedSource(Source):
 def _part(spec: str, min_side: int) -> Source:
     if spec == "samples":
         return SampleSource(min_side)
+    if spec == "textures":
+        return TextureSource(min_side)
     if spec == "synthetic" or spec.startswith("synthetic:"):
         fields = spec.split(":")[1:]
         try:

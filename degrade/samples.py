@@ -24,6 +24,10 @@ SAMPLE_PHOTOS = (
     "ihc",
 )
 
+# scikit-image's greyscale textures and one microscopy image: surfaces with no photographic scene,
+# which the built-in photos lack (a content source for shards, ``datasets.sources``).
+TEXTURES = ("brick", "cell", "grass", "gravel")
+
 
 def _data_dir() -> Path:
     spec = importlib.util.find_spec("skimage")
@@ -33,12 +37,12 @@ def _data_dir() -> Path:
 
 
 def sample_path(name: str) -> Path:
-    """Path of one built-in photo."""
-    if name not in SAMPLE_PHOTOS:
-        raise KeyError(f"unknown sample photo {name!r}; choose from {', '.join(SAMPLE_PHOTOS)}")
+    """Path of one built-in photo, or of one of the ``TEXTURES``."""
+    if name not in SAMPLE_PHOTOS + TEXTURES:
+        raise KeyError(f"unknown sample photo {name!r}; choose from {', '.join(SAMPLE_PHOTOS + TEXTURES)}")
     matches = sorted(_data_dir().glob(f"{name}.*"))
     if not matches:
-        raise FileNotFoundError(f"scikit-image's data folder {_data_dir()} has no {name} photo")
+        raise FileNotFoundError(f"scikit-image's data folder {_data_dir()} has no {name} image")
     return matches[0]
 
 

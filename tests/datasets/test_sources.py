@@ -198,6 +198,15 @@ def test_samples_source():
     assert source.rejected == []
 
 
+def test_textures_source():
+    source = open_source("textures", min_side=256)
+    assert [item.id for item in source] == ["brick", "cell", "grass", "gravel"]
+    assert all(item.cite.startswith("textures/") for item in source)
+    images = [source.load(item) for item in source]  # grey files, expanded to three equal channels
+    assert all(im.shape[0] == 3 and torch.equal(im[0], im[2]) and min(im.shape[1:]) >= 256 for im in images)
+    assert len(open_source("samples,textures")) == len(SAMPLE_PHOTOS) + 4
+
+
 def test_synthetic_content_is_deterministic_and_seeded():
     a, b = render(0, 3, 64), render(0, 3, 64)
     assert a.dtype == torch.uint8 and a.shape == (3, 64, 64) and torch.equal(a, b)

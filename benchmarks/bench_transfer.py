@@ -270,15 +270,22 @@ def gmsd_quality(reference: np.ndarray, image: np.ndarray) -> float:
 # --- one cell -----------------------------------------------------------------------------------
 
 
-def make_cell(photos: dict[str, np.ndarray], engine: bool, teacher: str = "haarpsi_msssim") -> list[dict]:
-    """Every test image of a cell: pristine photos (level 0) and each type at levels 1..5, with the
-    oracles' values and the value of ``teacher``, the full-reference pseudo-label a model learns from."""
+TEACHER = "haarpsi_msssim"  # the pseudo-label of the release recipes (stage2.pseudo_teacher)
+
+
+def _chw(image: np.ndarray):
+    """An (H, W, 3) uint8 array as a (3, H, W) tensor over a writable copy."""
     import torch
 
+    return torch.from_numpy(np.array(image)).permute(2, 0, 1)
+
+
+def make_cell(photos: dict[str, np.ndarray], engine: bool, teacher: str = TEACHER) -> list[dict]:
+    """Every test image of a cell: pristine photos (level 0) and each type at levels 1..5, with the
+    oracles' values and the value of ``teacher``, the full-reference pseudo-label a model learns from."""
     from datasets.teachers import teacher as teacher_named
 
     label = teacher_named(teacher)
-    tensor = lambda image: torch.from_numpy(np.array(image)).permute(2, 0, 1)  # noqa: E731 - a writable copy
     items = []
     for p, (photo, image) in enumerate(sorted(photos.items())):
         items.append({"photo": photo, "type": "pristine", "level": 0, "image": image})
@@ -290,10 +297,11 @@ def make_cell(photos: dict[str, np.ndarray], engine: bool, teacher: str = "haarp
             for level, out in zip(LEVELS, outputs):
                 items.append({"photo": photo, "type": name, "level": level, "image": out})
     references = {item["photo"]: item["image"] for item in items if item["level"] == 0}
+    reference_tensors = {photo: _chw(image) for photo, image in references.items()}
     for item in items:
         item["ms_ssim"] = ms_ssim(references[item["photo"]], item["image"])
         item["gmsd"] = gmsd_quality(references[item["photo"]], item["image"])
-        item["teacher"] = label(tensor(item["image"]), tensor(references[item["photo"]]))
+        item["teacher"] = label(_chw(item["image"]), reference_tensors[item["photo"]])
     return items
 
 
@@ -354,11 +362,9 @@ def within_oracle(curves) -> float:
 
 
 def score(model, items: list[dict], batch: int, device: str, crop: str) -> list[float]:
-    import torch
-
     import dri
 
-    tensors = [torch.from_numpy(np.array(i["image"])).permute(2, 0, 1).contiguous() for i in items]  # a writable copy
+    tensors = [_chw(i["image"]).contiguous() for i in items]
     results = dri.predict_images(model, tensors, batch_size=batch, device=device, crop=crop)
     return [r.score for r in results]
 
@@ -368,11 +374,9 @@ def restoration_gain(model, items: list[dict], device: str) -> float:
     (lower mean squared error), each whole image restored with the degradation vector DRE-Net gives
     it; NaN for a model without the branch. Below 0.5, the branch's residual ``x - x_hat`` is no
     map of the distortion."""
-    import torch
-
     if getattr(model, "restorer", None) is None:
         return float("nan")
-    unit = lambda image: torch.from_numpy(np.array(image)).permute(2, 0, 1)[None].to(device).float() / 255  # noqa: E731
+    unit = lambda image: _chw(image)[None].to(device).float() / 255  # noqa: E731
     pristine = {i["photo"]: unit(i["image"]) for i in items if i["level"] == 0}
     closer = []
     for item in (i for i in items if i["level"] > 0):
@@ -393,7 +397,7 @@ def markdown(results: dict) -> str:
     lines = [f"Measured on {describe(info)}. Photos: {', '.join(results['photos']['unseen'])} (unseen); "
              f"{len(results['photos']['built_in'])} built-in. Each: pristine + 10 types x 5 levels, at most "
              f"{SIDE} px, scored with the `{results['crop']}` crop policy. Oracle: MS-SSIM on luma "
-             f"(GMSD as a second oracle). Teacher: `{results.get('teacher', 'haarpsi_msssim')}`, the pseudo-label of "
+             f"(GMSD as a second oracle). Teacher: `{results['teacher']}`, the pseudo-label of "
              "the release recipes.", ""]
     lines += ["| model | cell | SRCC vs MS-SSIM | SRCC vs GMSD | within-photo level SRCC | pristine mean | "
               "degraded mean | pristine above degraded | pristine range | SRCC vs MS-SSIM, photo offsets removed | "
@@ -404,8 +408,8 @@ def markdown(results: dict) -> str:
             lines.append(f"| {name} | {CELLS[cell]} | {r['srcc_oracle']:.3f} | {r['srcc_gmsd']:.3f} | "
                          f"{r['within_level']:.3f} | {r['pristine_mean']:.3f} | {r['degraded_mean']:.3f} | "
                          f"{r['pristine_above_degraded']:.2f} | {r['pristine_range']:.3f} | "
-                         f"{r['srcc_oracle_offset_free']:.3f} | {r.get('restoration_closer', float('nan')):.2f} | "
-                         f"{r.get('srcc_teacher', float('nan')):.3f} ({r.get('teacher_srcc_oracle', float('nan')):.3f}) |")
+                         f"{r['srcc_oracle_offset_free']:.3f} | {r['restoration_closer']:.2f} | "
+                         f"{r['srcc_teacher']:.3f} ({r['teacher_srcc_oracle']:.3f}) |")
     types = list(INDEPENDENT)
     lines += ["", "Per type on unseen photos, independent code (within-photo level SRCC / SRCC vs MS-SSIM):", "",
               "| model | " + " | ".join(types) + " |", "|---|" + "---:|" * len(types)]
@@ -428,9 +432,9 @@ def main(argv=None) -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--crop", choices=CROPS, default=CROPS[0], help=f"crop policy of scoring (default {CROPS[0]})")
     parser.add_argument("--out", default=None, help="JSON path (default benchmarks/results/transfer.json)")
-    parser.add_argument("--teacher", default="haarpsi_msssim",
+    parser.add_argument("--teacher", default=TEACHER,
                         help="the full-reference pseudo-label the models learned from (datasets.teachers; default: "
-                             "the release recipes' haarpsi_msssim): the report gives each model's SRCC against it")
+                             f"the release recipes' {TEACHER}): the report gives each model's SRCC against it")
     parser.add_argument("--no-report", action="store_true", help="do not rewrite the BENCHMARKS.md section")
     args = parser.parse_args(argv)
     import torch

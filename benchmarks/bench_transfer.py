@@ -435,8 +435,27 @@ def main(argv=None) -> int:
     parser.add_argument("--teacher", default=TEACHER,
                         help="the full-reference pseudo-label the models learned from (datasets.teachers; default: "
                              f"the release recipes' {TEACHER}): the report gives each model's SRCC against it")
+    parser.add_argument("--photos", nargs="+", choices=list(UNSEEN), default=None, metavar="PHOTO",
+                        help="score only these unseen photos (default: every installed one); with --export, the "
+                             "fold to write. For k-fold transfer: train on a fold's exported photos, score the others")
+    parser.add_argument("--export", default=None, metavar="DIR",
+                        help="write the chosen unseen photos, as the benchmark prepares them, as PNGs into DIR "
+                             "(a folder source for build_shards) and exit")
     parser.add_argument("--no-report", action="store_true", help="do not rewrite the BENCHMARKS.md section")
     args = parser.parse_args(argv)
+    unseen = unseen_photos()
+    if args.photos is not None:
+        missing = sorted(set(args.photos) - set(unseen))
+        if missing:
+            parser.error(f"not installed: {', '.join(missing)} (install scikit-learn, PyWavelets or matplotlib)")
+        unseen = {name: unseen[name] for name in args.photos}
+    if args.export is not None:
+        folder = Path(args.export)
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, image in unseen.items():
+            cv2.imwrite(str(folder / f"{name}.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+        print(f"wrote {len(unseen)} photos to {folder}: {', '.join(unseen)}")
+        return 0
     import torch
 
     import dri
@@ -447,7 +466,7 @@ def main(argv=None) -> int:
     if not models:
         parser.error("give at least one --checkpoint or --model")
     names = args.name + [label for label, _ in models[len(args.name):]]
-    photos = {"unseen": unseen_photos(), "built_in": built_in_photos()}
+    photos = {"unseen": unseen, "built_in": built_in_photos()}
     cells = {cell: make_cell(photos["built_in" if cell == "built_in" else "unseen"], engine=cell == "engine",
                              teacher=args.teacher) for cell in args.cells}
     results: dict = {"machine": machine(), "crop": args.crop, "teacher": args.teacher,

@@ -392,6 +392,10 @@ CELLS = {"unseen": "unseen photos, independent code", "built_in": "built-in phot
          "engine": "unseen photos, the engine's degradations"}
 
 
+def _or_na(value: float) -> str:
+    return "n/a" if value != value else f"{value:.2f}"
+
+
 def markdown(results: dict) -> str:
     info = results["machine"]
     lines = [f"Measured on {describe(info)}. Photos: {', '.join(results['photos']['unseen'])} (unseen); "
@@ -408,7 +412,7 @@ def markdown(results: dict) -> str:
             lines.append(f"| {name} | {CELLS[cell]} | {r['srcc_oracle']:.3f} | {r['srcc_gmsd']:.3f} | "
                          f"{r['within_level']:.3f} | {r['pristine_mean']:.3f} | {r['degraded_mean']:.3f} | "
                          f"{r['pristine_above_degraded']:.2f} | {r['pristine_range']:.3f} | "
-                         f"{r['srcc_oracle_offset_free']:.3f} | {r['restoration_closer']:.2f} | "
+                         f"{r['srcc_oracle_offset_free']:.3f} | {_or_na(r['restoration_closer'])} | "
                          f"{r['srcc_teacher']:.3f} ({r['teacher_srcc_oracle']:.3f}) |")
     types = list(INDEPENDENT)
     lines += ["", "Per type on unseen photos, independent code (within-photo level SRCC / SRCC vs MS-SSIM):", "",
@@ -420,6 +424,15 @@ def markdown(results: dict) -> str:
     oracle = results["oracle_within_level"]
     lines += ["", f"The oracle's own within-photo level SRCC: {oracle:.3f}."]
     return "\n".join(lines)
+
+
+NIQE_NAME = "NIQE (classical, fitted on the built-in photos)"
+
+
+def _print(name: str, cell: str, summary: dict) -> None:
+    print(f"{name} [{cell}]: SRCC vs oracle {summary['srcc_oracle']:.3f}, within-photo level "
+          f"{summary['within_level']:.3f}, pristine {summary['pristine_mean']:.3f} vs degraded "
+          f"{summary['degraded_mean']:.3f}", flush=True)
 
 
 def main(argv=None) -> int:
@@ -441,6 +454,9 @@ def main(argv=None) -> int:
     parser.add_argument("--export", default=None, metavar="DIR",
                         help="write the chosen unseen photos, as the benchmark prepares them, as PNGs into DIR "
                              "(a folder source for build_shards) and exit")
+    parser.add_argument("--niqe", action="store_true",
+                        help="add a classical no-reference baseline: NIQE with its pristine model fitted on the "
+                             "built-in photos, the content the models train on (benchmarks/_niqe.py)")
     parser.add_argument("--no-report", action="store_true", help="do not rewrite the BENCHMARKS.md section")
     args = parser.parse_args(argv)
     unseen = unseen_photos()
@@ -463,8 +479,8 @@ def main(argv=None) -> int:
     torch.set_grad_enabled(False)
     models = [(f"checkpoint:{c}", lambda c=c: dri.load_model(c, args.device)[0]) for c in args.checkpoint]
     models += [(f"model:{m}", lambda m=m: dri.create_model(m, pretrained=True).eval()) for m in args.model]
-    if not models:
-        parser.error("give at least one --checkpoint or --model")
+    if not models and not args.niqe:
+        parser.error("give at least one --checkpoint, --model or --niqe")
     names = args.name + [label for label, _ in models[len(args.name):]]
     photos = {"unseen": unseen, "built_in": built_in_photos()}
     cells = {cell: make_cell(photos["built_in" if cell == "built_in" else "unseen"], engine=cell == "engine",
@@ -481,9 +497,17 @@ def main(argv=None) -> int:
             summary = summarise(items, score(model, items, args.batch, args.device, args.crop))
             summary["restoration_closer"] = restoration_gain(model, items, args.device)
             results["models"][name]["cells"][cell] = summary
-            print(f"{name} [{cell}]: SRCC vs oracle {summary['srcc_oracle']:.3f}, within-photo level "
-                  f"{summary['within_level']:.3f}, pristine {summary['pristine_mean']:.3f} vs degraded "
-                  f"{summary['degraded_mean']:.3f}", flush=True)
+            _print(name, cell, summary)
+    if args.niqe:
+        from _niqe import NIQE
+
+        niqe = NIQE(photos["built_in"].values())
+        results["models"][NIQE_NAME] = {"source": f"NIQE, pristine model from {niqe.patches} patches", "cells": {}}
+        for cell, items in cells.items():
+            summary = summarise(items, [-niqe.distance(i["image"]) for i in items])  # higher is better
+            summary["restoration_closer"] = float("nan")
+            results["models"][NIQE_NAME]["cells"][cell] = summary
+            _print(NIQE_NAME, cell, summary)
     out = Path(args.out) if args.out else None
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -423,6 +423,9 @@ def markdown(results: dict) -> str:
                                                  for t in types) + " |")
     oracle = results["oracle_within_level"]
     lines += ["", f"The oracle's own within-photo level SRCC: {oracle:.3f}."]
+    if NIQE_NAME in results["models"]:
+        lines.append("NIQE's score is its distance negated (higher is better), so its pristine and degraded means "
+                     "and its pristine range are on a scale of their own.")
     return "\n".join(lines)
 
 

@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="dri/weights", help="folder for <name>.safetensors and <name>.json")
     p.add_argument("--recipe", help="the config that made the weights (its path is recorded)")
     p.add_argument("--transfer", help="bench_transfer.py's results JSON; the named model's numbers are recorded")
-    p.add_argument("--transfer-name", help="which model of the transfer JSON (default: its only one)")
+    p.add_argument("--transfer-name", help="which model of the transfer JSON (default: its first)")
     return p
 
 

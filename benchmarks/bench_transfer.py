@@ -26,6 +26,10 @@ the full-reference teacher the model learned from (``--teacher``; beside it the 
 against the oracle, which bounds what learning it could give). Writes
 ``benchmarks/results/transfer.json`` and the ``bench_transfer`` section of BENCHMARKS.md
 (``--no-report`` to skip).
+
+``--niqe`` scores a classical no-reference baseline beside the models (NIQE, its pristine model
+fitted on the built-in photos). ``--photos`` keeps a subset of the unseen photos and ``--export DIR``
+writes them as PNGs, for k-fold transfer: train with one fold as a folder source, score the other.
 """
 from __future__ import annotations
 

@@ -20,19 +20,20 @@ Writes ``benchmarks/results/probe_transfer.json`` (``--out``) and prints one lin
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import sys
-import tarfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_transfer as bt  # noqa: E402
+from datasets import pseudolabels  # noqa: E402
+from datasets.decoding import decode  # noqa: E402
+from datasets.shardformat import check_group, iter_samples, list_shards  # noqa: E402
 from _niqe import patch_features  # noqa: E402
 from _report import machine, write_json  # noqa: E402
 
@@ -41,22 +42,17 @@ def nss(image: np.ndarray) -> np.ndarray:
     return patch_features(image)[0].mean(axis=0)
 
 
-def shard_images(root: Path, labels: dict[str, float], every: int, skip: set[str]):
-    """(image, label) of every view of every ``every``-th shard, groups from ``skip``'s sources left out."""
-    for k, path in enumerate(sorted(root.glob("*.tar"))):
-        if k % every:
-            continue
-        with tarfile.open(path) as tar:
-            files = {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
-        for name in sorted(n for n in files if n.endswith(".meta.json")):
-            group = name.removesuffix(".meta.json")
-            meta = json.loads(files[name])
-            for view, content in (("x1", "a"), ("x2", "a"), ("y", "b")):
-                key = f"{group}/{view}"
-                if Path(meta[content]["source"]).stem in skip or key not in labels:
+def shard_images(root: Path, labels: Mapping[str, float], every: int, skip: set[str]):
+    """(image, label) of every labelled view of every ``every``-th shard, groups from ``skip``'s sources left out."""
+    for path in list_shards(root)[::every]:
+        for sample in iter_samples(path):
+            key, meta = sample["__key__"], check_group(sample)
+            for view, reference in pseudolabels.VIEWS:
+                label = labels.get(pseudolabels.label_key(key, view))
+                if label is None or Path(meta[reference[-1]]["source"]).stem in skip:  # ref_a's content is side a
                     continue
-                image = np.array(Image.open(io.BytesIO(files[f"{group}.{view}.png"])).convert("RGB"))  # writable
-                yield image, labels[key]
+                image = decode(sample[f"{view}.png"], f"{path}:{key}.{view}.png")
+                yield np.ascontiguousarray(image.permute(1, 2, 0).numpy()), label
 
 
 def main(argv=None) -> int:
@@ -75,7 +71,6 @@ def main(argv=None) -> int:
     from sklearn.preprocessing import StandardScaler
 
     import dri
-    from datasets import pseudolabels
 
     torch.set_grad_enabled(False)
     root = Path(args.shards)
@@ -86,7 +81,7 @@ def main(argv=None) -> int:
         dri.create_model(args.model, pretrained=True).eval()
 
     def features(image: np.ndarray) -> dict[str, np.ndarray]:
-        x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)
+        x = bt._chw(image)
         f_q, f_d = model.represent(x[None].float() / 255)
         out = {"nss": nss(image), "dre": torch.cat([f_q, f_d], 1)[0].numpy()}
         if args.score:

@@ -103,15 +103,23 @@ def file_sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[DRIIQA, dict[str, Any]]:
+def load_model(path: str | Path, device: str | torch.device = "cpu",
+               overrides: dict[str, Any] | None = None) -> tuple[DRIIQA, dict[str, Any]]:
     """Rebuild a model from an inference checkpoint, a training one, or safetensors weights; returns it and
-    what the file says about itself (model name, step, metrics..., and its sha256)."""
+    what the file says about itself (model name, step, metrics..., and its sha256).
+
+    ``overrides`` (ModelConfig fields) apply on top of the file's own: a setting without weights of
+    its own, such as ``predictor_input``, can change while the weights carry over; one that changes
+    a weight's shape fails with an error naming the file. ``info["model_overrides"]`` is what the
+    returned model was built with.
+    """
     path = Path(path)
     state, info = read_weights(path)
     if "model_name" not in info:
         raise CheckpointError(f"{path}: not a DRI-IQA checkpoint (no model_name); use "
                               "dri.create_model(name, checkpoint=...)")
-    model = create_model(info["model_name"], **info.get("model_overrides", {}))
+    info["model_overrides"] = {**info.get("model_overrides", {}), **(overrides or {})}
+    model = create_model(info["model_name"], **info["model_overrides"])
     load_state(model, state, path)
     info["sha256"] = file_sha256(path)
     return model.to(device).eval(), info

@@ -167,9 +167,14 @@ def train_stage2(cfg: TrainConfig, rt: Runtime, resume: bool) -> dict[str, Any]:
     if not init.is_file():
         raise ConfigError(f"{init}: no stage-1 model; run stage 1 first (--stage 1 or --stage all) or point "
                           "--stage2.init at one")
+    init_name = checkpoint.read_weights(init)[1].get("model_name")
+    if init_name != cfg.model.name:  # checked before the labels are made: they can take minutes
+        raise ConfigError(f"{init}: a {init_name} model, but model.name is {cfg.model.name}; set "
+                          f"--model.name {init_name} or point --stage2.init at a {cfg.model.name} model")
     source = stage2_data(cfg, rt)
     torch.manual_seed(cfg.seed + 1)
-    model, _ = checkpoint.load_model(init, rt.device)
+    model, info = checkpoint.load_model(init, rt.device, cfg.model.overrides)
+    overrides = info["model_overrides"]  # the init's own, with model.overrides on top: what trains and is saved
     model.train()
     model.set_stage(2, finetune_dre=s2.finetune_dre)
     if not model.has_prototypes:
@@ -205,7 +210,7 @@ def train_stage2(cfg: TrainConfig, rt: Runtime, resume: bool) -> dict[str, Any]:
                 value = scores["srcc"] + scores["plcc"]
                 if math.isfinite(value) and value > state.best:
                     state.best = value
-                    checkpoint.save_inference(folder / "best.pt", model, cfg.model.name, cfg.model.overrides,
+                    checkpoint.save_inference(folder / "best.pt", model, cfg.model.name, overrides,
                                               trained_on=source.describe(), step=state.step, metrics=scores)
                     best_eval.update(scores=scores, predictions=predictions, labels=labels)
         barrier(rt)
@@ -217,7 +222,7 @@ def train_stage2(cfg: TrainConfig, rt: Runtime, resume: bool) -> dict[str, Any]:
     if rt.main:
         best = folder / "best.pt" if (folder / "best.pt").is_file() else None
         if best is None:
-            checkpoint.save_inference(folder / "best.pt", model, cfg.model.name, cfg.model.overrides,
+            checkpoint.save_inference(folder / "best.pt", model, cfg.model.name, overrides,
                                       trained_on=source.describe(), step=state.step)
             best = folder / "best.pt"
         final, info = checkpoint.load_model(best, rt.device)

@@ -10,7 +10,10 @@ class ModelConfig:
 
     Ablation switches: ``restoration`` (the degradation-guided restoration branch), ``split``
     (False: one undivided vector serves as both representations), ``guidance`` (``"tgb"``, or
-    ``"tab"`` for MANIQA's plain transposed attention). The RS loss and the sampling policy are
+    ``"tab"`` for MANIQA's plain transposed attention). ``predictor_input``: what the score
+    predictor's ViT reads, ``"rgb"`` (the image, as in the paper) or ``"mscn"`` (its local
+    mean-subtracted, contrast-normalised coefficients: content-normalised, so that the score
+    depends less on what a photo shows). The RS loss and the sampling policy are
     training options (``dri.train``).
     """
 
@@ -27,6 +30,7 @@ class ModelConfig:
     vit_overrides: dict = field(default_factory=dict)
     vit_blocks: tuple[int, ...] = (6, 7, 8, 9)
     input_size: int = 224
+    predictor_input: str = "rgb"
     residual_channels: int = 32
     guidance: str = "tgb"
     embed_dim: int = 768
@@ -40,6 +44,8 @@ class ModelConfig:
     def __post_init__(self) -> None:
         if self.guidance not in ("tgb", "tab"):
             raise ValueError(f"guidance must be 'tgb' or 'tab', got {self.guidance!r}")
+        if self.predictor_input not in ("rgb", "mscn"):
+            raise ValueError(f"predictor_input must be 'rgb' or 'mscn', got {self.predictor_input!r}")
         object.__setattr__(self, "vit_blocks", tuple(self.vit_blocks))
 
 

@@ -25,6 +25,35 @@ class Normalize(nn.Module):
         return (x - self.mean) / self.std
 
 
+class LocalNormalize(nn.Module):
+    """Images in [0, 1] to their MSCN coefficients, channel by channel: (x - mu) / (sigma + c), with mu and
+    sigma the mean and deviation in a Gaussian window (7 x 7, sigma 7/6) and c = 1/255, as in BRISQUE/NIQE.
+
+    The coefficients keep what distortions do to local structure (blur, noise, blocking, ringing) and drop
+    what a photo's content sets: its local brightness, contrast and colour. No parameters.
+    """
+
+    def __init__(self, size: int = 7, sigma: float = 7 / 6, c: float = 1 / 255) -> None:
+        super().__init__()
+        t = torch.arange(size, dtype=torch.float32) - (size - 1) / 2
+        g = torch.exp(-t * t / (2 * sigma * sigma))
+        self.register_buffer("kernel", (g / g.sum()).view(1, 1, 1, size), persistent=False)
+        self.c = c
+
+    def _blur(self, x: torch.Tensor) -> torch.Tensor:
+        b, ch, h, w = x.shape
+        k = self.kernel.to(x.dtype)
+        pad = k.shape[-1] // 2
+        y = F.pad(x.reshape(b * ch, 1, h, w), (pad, pad, pad, pad), mode="replicate")
+        y = F.conv2d(F.conv2d(y, k), k.transpose(-1, -2))
+        return y.view(b, ch, h, w)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mu = self._blur(x)
+        sigma = (self._blur(x * x) - mu * mu).abs().sqrt()
+        return (x - mu) / (sigma + self.c)
+
+
 class ProjectionHead(nn.Module):
     """MLP projection for the contrastive loss; the output is L2-normalised."""
 

@@ -36,7 +36,8 @@ class DRIIQA(nn.Module):
             residual_channels=config.residual_channels if config.restoration else 0,
             embed_dim=config.embed_dim, swin_depth=config.swin_depth, swin_heads=config.swin_heads,
             window=config.window, guided=config.guidance == "tgb", pretrained=config.pretrained,
-            weights=config.vit_weights, vit_overrides=config.vit_overrides)
+            weights=config.vit_weights, vit_overrides=config.vit_overrides,
+            vit_input=config.predictor_input)
         self.register_buffer("prototype_q", torch.zeros(rep))
         self.register_buffer("prototype_d", torch.zeros(rep))
 

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .blocks import SwinStage, TransposedAttention
-from .dre import Normalize, _timm
+from .dre import LocalNormalize, Normalize, _timm
 
 
 class Guidance(nn.Module):
@@ -35,18 +35,20 @@ class ScorePredictor(nn.Module):
     """Predicts a quality score per image.
 
     Shape:
-        x: (B, 3, S, S) in [0, 1] at the input size S; f_q: (B, d); residual: (B, 3, S, S) or
+        x: (B, 3, S, S) in [0, 1] at the input size S (the ViT reads it normalised by its mean and std,
+        or as MSCN coefficients with ``vit_input="mscn"``); f_q: (B, d); residual: (B, 3, S, S) or
         None; features: (B, c, S, S) or None. Output: (B,).
     """
 
     def __init__(self, vit: str, vit_blocks: tuple[int, ...], input_size: int, rep_dim: int, feature_channels: int,
                  residual_channels: int, embed_dim: int, swin_depth: int, swin_heads: int, window: int,
                  guided: bool = True, pretrained: bool = False, weights: str | None = None,
-                 vit_overrides: dict | None = None) -> None:
+                 vit_overrides: dict | None = None, vit_input: str = "rgb") -> None:
         super().__init__()
         self.vit = _timm(vit, pretrained, weights, num_classes=0, img_size=input_size, **(vit_overrides or {}))
         cfg = self.vit.pretrained_cfg
-        self.normalize = Normalize(cfg.get("mean", (0.5, 0.5, 0.5)), cfg.get("std", (0.5, 0.5, 0.5)))
+        self.normalize = LocalNormalize() if vit_input == "mscn" else \
+            Normalize(cfg.get("mean", (0.5, 0.5, 0.5)), cfg.get("std", (0.5, 0.5, 0.5)))
         self.blocks = list(vit_blocks)
         # blocks after the last one read, the final norm and the head would never get a gradient
         self.vit.prune_intermediate_layers(self.blocks, prune_norm=True, prune_head=True)

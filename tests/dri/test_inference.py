@@ -173,6 +173,21 @@ def test_shipped_tiny_weights_load_offline_and_rank_a_heavy_distortion_lower(tmp
     assert all(0.0 <= float(r["score"]) <= 1.5 for r in rows)
 
 
+def test_loading_with_overrides_keeps_the_weights_and_refuses_other_shapes(tiny, tmp_path):
+    """A setting without weights of its own (what the predictor reads) can change on load, as stage 2
+    does with model.overrides; one that changes a weight's shape fails and names the file."""
+    path = tmp_path / "tiny.pt"
+    checkpoint.save_inference(path, tiny, "dri_iqa_tiny", {})
+    model, info = checkpoint.load_model(path, overrides={"predictor_input": "mscn"})
+    assert info["model_overrides"] == {"predictor_input": "mscn"} and model.config.predictor_input == "mscn"
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), tiny.state_dict().values()))
+    x = torch.rand(1, 3, 128, 128)
+    with torch.no_grad():
+        assert not torch.allclose(model(x), tiny(x))  # the same weights, reading other inputs
+    with pytest.raises(CheckpointError, match="tiny.pt: its weights do not fit this model"):
+        checkpoint.load_model(path, overrides={"restorer_channels": 8})
+
+
 @pytest.mark.xfail(strict=True, reason="known gap of the shipped dri_iqa_tiny weights: heavy JPEG can score above "
                    "the pristine photo (see the per-type transfer table in the README)")
 def test_shipped_tiny_weights_rank_a_heavy_jpeg_below_the_pristine_photo():

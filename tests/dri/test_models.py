@@ -32,7 +32,8 @@ def test_every_variant_on_odd_sizes(name):
     assert out["x_hat"].shape == (1, 3, card.input_size, card.input_size)
 
 
-@pytest.mark.parametrize("switch", [{"restoration": False}, {"split": False}, {"guidance": "tab"}])
+@pytest.mark.parametrize("switch", [{"restoration": False}, {"split": False}, {"guidance": "tab"},
+                                    {"predictor_input": "mscn"}])
 def test_ablations_build_and_run(switch):
     model = dri.create_model("dri_iqa_tiny", **switch)
     with torch.no_grad():
@@ -45,6 +46,29 @@ def test_ablations_build_and_run(switch):
     if switch.get("split") is False:
         f_q, f_d = model.represent(torch.rand(2, 3, 64, 64))
         assert f_q is f_d and f_q.shape == (2, 128)
+
+
+def test_the_mscn_front_end_is_the_brisque_definition_and_ignores_brightness():
+    """MSCN coefficients as BRISQUE/NIQE define them (7x7 Gaussian window, sigma 7/6, replicated
+    border, c = 1/255 on [0, 1]), computed here independently with OpenCV; a flat image gives zeros and
+    a brightness offset changes nothing, so the predictor reads structure, not a photo's exposure."""
+    import cv2
+    import numpy as np
+
+    from dri.models.dre import LocalNormalize
+
+    rng = np.random.default_rng(0)
+    image = cv2.GaussianBlur(rng.random((3, 40, 56)).astype(np.float64).transpose(1, 2, 0), (0, 0), 1.5) * 0.6
+    blur = lambda a: cv2.GaussianBlur(a, (7, 7), 7 / 6, borderType=cv2.BORDER_REPLICATE)  # noqa: E731
+    mu = blur(image)
+    expected = (image - mu) / (np.sqrt(np.abs(blur(image * image) - mu * mu)) + 1 / 255)
+    mscn = LocalNormalize()
+    x = torch.from_numpy(image.transpose(2, 0, 1)[None].copy())
+    torch.testing.assert_close(mscn(x)[0].permute(1, 2, 0).double(), torch.from_numpy(expected), atol=2e-4, rtol=0)
+    torch.testing.assert_close(mscn(x + 0.3), mscn(x), atol=1e-3, rtol=0)
+    assert mscn(torch.full((1, 3, 16, 16), 0.7)).abs().max() < 1e-3
+    with pytest.raises(ValueError, match="predictor_input must be 'rgb' or 'mscn'"):
+        model_config("dri_iqa_tiny", predictor_input="grey")
 
 
 def _with_grad(model: torch.nn.Module) -> set[str]:

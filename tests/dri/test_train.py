@@ -112,6 +112,20 @@ def test_refuses_an_existing_run_without_resume(shards, tmp_path):
     assert train(cfg, "1", resume=True)["stage1"]["steps"] == 2
 
 
+def test_stage_two_applies_model_overrides_on_top_of_its_init(shards, stage1_model, tmp_path):
+    """model.overrides change what stage 2 trains from its init (here: what the predictor reads), and
+    the saved model says so; an init of another variant than model.name is refused before any work."""
+    cfg = _cfg(shards, tmp_path / "m", ["--stage2.init", str(stage1_model), "--stage2.steps", "2",
+                                        "--model.overrides.predictor_input", "mscn"])
+    best = train(cfg, "2")["stage2"]["best"]
+    model, info = checkpoint.load_model(best)
+    assert info["model_overrides"] == {"predictor_input": "mscn"} and model.config.predictor_input == "mscn"
+    other = _cfg(shards, tmp_path / "o", ["--stage2.init", str(stage1_model), "--model.name", "dri_iqa_base"])
+    with pytest.raises(ConfigError, match="a dri_iqa_tiny model, but model.name is dri_iqa_base"):
+        train(other, "2")
+    assert not (tmp_path / "o" / "stage2").exists()
+
+
 def test_stage_two_on_a_native_dataset(shards, tmp_path):
     root = layouts.kadid(tmp_path / "kadid", refs=4, types=3, levels=2)
     cfg = _cfg(shards, tmp_path / "native", ["--stage2.data", "kadid10k", "--stage2.root", str(root),

@@ -30,6 +30,8 @@ against the oracle, which bounds what learning it could give). Writes
 ``--niqe`` scores a classical no-reference baseline beside the models (NIQE, its pristine model
 fitted on the built-in photos). ``--photos`` keeps a subset of the unseen photos and ``--export DIR``
 writes them as PNGs, for k-fold transfer: train with one fold as a folder source, score the other.
+``--ablate`` adds rows for each model with one input of its score predictor cut (DRE-Net's quality
+vector, the restoration features or the residual), to see which input carries what.
 """
 from __future__ import annotations
 
@@ -390,6 +392,43 @@ def restoration_gain(model, items: list[dict], device: str) -> float:
     return _mean(closer)
 
 
+# --- ablations -----------------------------------------------------------------------------------
+
+ABLATIONS = {
+    "quality": "f_q fixed to the pristine prototype",
+    "features": "no restoration features",
+    "residual": "no restoration residual",
+}
+
+
+def ablated(model, part: str):
+    """A copy of ``model`` with one input of the score predictor cut, by editing weights only (the same
+    code scores it): ``quality``, DRE-Net's quality vector f_q replaced by the mean f_q of pristine
+    training patches (the RS loss's prototype: no test content enters) for every image; ``features``,
+    the restoration features' contribution to the guidance removed; ``residual``, the residual
+    ``x - x_hat`` read as zeros. What the score loses shows what that input carries."""
+    import copy
+
+    import torch
+
+    model = copy.deepcopy(model)
+    with torch.no_grad():
+        if part == "quality":
+            rows = model.dre.dim
+            model.dre.fc.weight[:rows].zero_()
+            model.dre.fc.bias[:rows].copy_(model.prototype_q)
+        elif part == "features":
+            for guidance in (model.predictor.guidance1, model.predictor.guidance2):
+                if guidance is not None and guidance.from_features is not None:
+                    guidance.from_features.weight.zero_()
+        elif part == "residual":
+            if model.predictor.residual is not None:
+                model.predictor.residual[0].weight.zero_()  # conv(0) leaves its bias, as conv(zeros) would
+        else:
+            raise ValueError(f"unknown ablation {part!r}; known: {', '.join(ABLATIONS)}")
+    return model
+
+
 # --- report -------------------------------------------------------------------------------------
 
 CELLS = {"unseen": "unseen photos, independent code", "built_in": "built-in photos, independent code",
@@ -464,6 +503,9 @@ def main(argv=None) -> int:
     parser.add_argument("--niqe", action="store_true",
                         help="add a classical no-reference baseline: NIQE with its pristine model fitted on the "
                              "built-in photos, the content the models train on (benchmarks/_niqe.py)")
+    parser.add_argument("--ablate", nargs="+", choices=list(ABLATIONS), default=[],
+                        help="also score each model with one input of its score predictor cut, a row each: "
+                             + "; ".join(f"{k}: {v}" for k, v in ABLATIONS.items()))
     parser.add_argument("--no-report", action="store_true", help="do not rewrite the BENCHMARKS.md section")
     args = parser.parse_args(argv)
     unseen = unseen_photos()
@@ -499,12 +541,15 @@ def main(argv=None) -> int:
                           for p in photos["unseen"] for t in INDEPENDENT])}
     for name, (label, build) in zip(names, models):
         model = build()
-        results["models"][name] = {"source": label, "cells": {}}
-        for cell, items in cells.items():
-            summary = summarise(items, score(model, items, args.batch, args.device, args.crop))
-            summary["restoration_closer"] = restoration_gain(model, items, args.device)
-            results["models"][name]["cells"][cell] = summary
-            _print(name, cell, summary)
+        variants = [(name, label, model)] + [(f"{name}, {ABLATIONS[part]}", f"{label}, ablated: {part}",
+                                              ablated(model, part)) for part in args.ablate]
+        for row, source, variant in variants:
+            results["models"][row] = {"source": source, "cells": {}}
+            for cell, items in cells.items():
+                summary = summarise(items, score(variant, items, args.batch, args.device, args.crop))
+                summary["restoration_closer"] = restoration_gain(variant, items, args.device)
+                results["models"][row]["cells"][cell] = summary
+                _print(row, cell, summary)
     if args.niqe:
         from _niqe import NIQE
 

@@ -175,6 +175,8 @@ def train_stage2(cfg: TrainConfig, rt: Runtime, resume: bool) -> dict[str, Any]:
     torch.manual_seed(cfg.seed + 1)
     model, info = checkpoint.load_model(init, rt.device, cfg.model.overrides)
     overrides = info["model_overrides"]  # the init's own, with model.overrides on top: what trains and is saved
+    saved = to_dict(cfg)  # last.pt's config: the model it rebuilds is the one that trains
+    saved["model"]["overrides"] = dict(overrides)
     model.train()
     model.set_stage(2, finetune_dre=s2.finetune_dre)
     if not model.has_prototypes:
@@ -216,7 +218,7 @@ def train_stage2(cfg: TrainConfig, rt: Runtime, resume: bool) -> dict[str, Any]:
         barrier(rt)
 
     state = run_loop(folder, objective, optimizer, scheduler, train_batches, _schedule(cfg, s2.steps, s2.eval_every),
-                     rt, resume, log, "image", to_dict(cfg), evaluate)
+                     rt, resume, log, "image", saved, evaluate)
     result: dict[str, Any] = {"steps": state.step, "data": source.describe(), "human_labels": source.human,
                               "checksums_agree": parameters_agree(model, rt)}
     if rt.main:

@@ -120,6 +120,10 @@ def test_stage_two_applies_model_overrides_on_top_of_its_init(shards, stage1_mod
     best = train(cfg, "2")["stage2"]["best"]
     model, info = checkpoint.load_model(best)
     assert info["model_overrides"] == {"predictor_input": "mscn"} and model.config.predictor_input == "mscn"
+    again = _cfg(shards, tmp_path / "a", ["--stage2.init", best, "--stage2.steps", "2"])  # silent on it
+    train(again, "2")
+    for saved in ("best.pt", "last.pt"):  # both rebuild the model that trained: the init's setting kept
+        assert checkpoint.load_model(tmp_path / "a" / "stage2" / saved)[0].config.predictor_input == "mscn"
     other = _cfg(shards, tmp_path / "o", ["--stage2.init", str(stage1_model), "--model.name", "dri_iqa_base"])
     with pytest.raises(ConfigError, match="a dri_iqa_tiny model, but model.name is dri_iqa_base"):
         train(other, "2")

@@ -31,6 +31,10 @@ class Interrupted(Exception):
     """Training stopped on a signal after saving a checkpoint."""
 
 
+class Diverged(RuntimeError):
+    """The loss became NaN or infinite; the checkpoint from before it is kept."""
+
+
 class StopRequest:
     """SIGTERM/SIGINT set a flag; the loop saves and stops at the end of the step."""
 
@@ -105,6 +109,10 @@ class _Window:
         self.steps += 1
         self.items += items
 
+    def finite(self) -> bool:
+        """Whether every loss since the last log line was finite (one host sync)."""
+        return not self.sums or bool(torch.isfinite(self.sums["loss"]).all())
+
     def read(self) -> tuple[dict[str, float], float]:
         means = {k: float(v) / self.steps for k, v in self.sums.items()}
         return means, self.items / max(1e-9, time.perf_counter() - self.start)
@@ -140,9 +148,11 @@ def run_loop(folder: Path, objective: nn.Module, optimizer: torch.optim.Optimize
             print(f"resuming {folder.name} at step {state.step} (epoch {state.epoch}, batch {state.batch})",
                   file=sys.stderr)
     step_module = DistributedDataParallel(objective) if rt.distributed else objective
+    saved = [state.step] if resume and last.is_file() else []  # the step last.pt holds
 
     def save_last() -> None:
         positions = gather_positions([state.epoch, state.batch], rt)  # collective: every rank joins
+        saved[:] = [state.step]
         if rt.main:
             checkpoint.save(last, {"objective": objective.state_dict(), "optimizer": optimizer.state_dict(),
                                    "scheduler": scheduler.state_dict(), "rng": checkpoint.rng_state(),
@@ -165,7 +175,15 @@ def run_loop(folder: Path, objective: nn.Module, optimizer: torch.optim.Optimize
                 scheduler.step()
                 state.step, state.batch = state.step + 1, index + 1
                 window.add(loss, parts, len(batch["keys"]) * rt.world)
-                if state.step % schedule.log_every == 0 or state.step == schedule.steps:
+                logging = state.step % schedule.log_every == 0 or state.step == schedule.steps
+                saving = state.step % schedule.checkpoint_every == 0 or state.step == schedule.steps
+                if (logging or saving) and any_rank(not window.finite(), rt):
+                    bar.close()
+                    kept = f"{last} (step {saved[0]})" if saved else "none saved yet"
+                    raise Diverged(f"{folder.name}: the loss became NaN or infinite by step {state.step}; nothing "
+                                   f"after it was saved. Last checkpoint: {kept}. Lower the learning rate, or look "
+                                   "for a setting that divides by zero, then rerun (--resume continues from it)")
+                if logging:
                     means, rate = window.read()
                     log.log(state.step, lr=scheduler.get_last_lr()[0], **{f"{unit}s_per_s": rate}, **means)
                     bar.set_postfix(loss=f"{means['loss']:.4f}", **{f"{unit}/s": f"{rate:.1f}"})
@@ -175,7 +193,7 @@ def run_loop(folder: Path, objective: nn.Module, optimizer: torch.optim.Optimize
                         state.step % schedule.eval_every == 0 or state.step == schedule.steps):
                     evaluate(state)
                     objective.train()
-                if state.step % schedule.checkpoint_every == 0 or state.step == schedule.steps:
+                if saving:
                     save_last()
                 if any_rank(stop.requested, rt):
                     save_last()

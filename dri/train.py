@@ -56,7 +56,7 @@ def parse(argv: Sequence[str] | None) -> tuple[argparse.Namespace, dict[str, str
 def main(argv: Sequence[str] | None = None) -> int:
     args, overrides = parse(argv)
     from .config import ConfigError, load
-    from .trainer import Interrupted, train
+    from .trainer import Diverged, Interrupted, train
 
     try:
         cfg = load(args.config, overrides)
@@ -74,6 +74,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Interrupted as stop:
         print(f"\n{stop}", file=sys.stderr)
         return 130
+    except Diverged as error:
+        print(f"\nerror: {error}", file=sys.stderr)
+        return 1
     if "stage2" in results and results["stage2"].get("held_out"):
         held = results["stage2"]["held_out"]
         print(f"held-out ({results['stage2']['held_out_images']} images): SRCC {held['srcc']:.3f}, "

@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from .config import ConfigError, TrainConfig, save
-from .loop import Interrupted
+from .loop import Diverged, Interrupted
 from .runtime import barrier, setup_runtime, shutdown
 from .stages import train_stage1, train_stage2
 
-__all__ = ["Interrupted", "train"]
+__all__ = ["Diverged", "Interrupted", "train"]
 
 
 def train(cfg: TrainConfig, stage: str = "all", resume: bool = False) -> dict[str, Any]:

@@ -13,7 +13,8 @@ class ModelConfig:
     ``"tab"`` for MANIQA's plain transposed attention). ``predictor_input``: what the score
     predictor's ViT reads, ``"rgb"`` (the image, as in the paper) or ``"mscn"`` (its local
     mean-subtracted, contrast-normalised coefficients: content-normalised, so that the score
-    depends less on what a photo shows). The RS loss and the sampling policy are
+    depends less on what a photo shows); ``dre_input``: the same choice for DRE-Net's backbone, so that
+    the quality and degradation vectors come from content-normalised input too. The RS loss and the sampling policy are
     training options (``dri.train``).
     """
 
@@ -31,6 +32,7 @@ class ModelConfig:
     vit_blocks: tuple[int, ...] = (6, 7, 8, 9)
     input_size: int = 224
     predictor_input: str = "rgb"
+    dre_input: str = "rgb"
     residual_channels: int = 32
     guidance: str = "tgb"
     embed_dim: int = 768
@@ -44,8 +46,9 @@ class ModelConfig:
     def __post_init__(self) -> None:
         if self.guidance not in ("tgb", "tab"):
             raise ValueError(f"guidance must be 'tgb' or 'tab', got {self.guidance!r}")
-        if self.predictor_input not in ("rgb", "mscn"):
-            raise ValueError(f"predictor_input must be 'rgb' or 'mscn', got {self.predictor_input!r}")
+        for name in ("predictor_input", "dre_input"):
+            if getattr(self, name) not in ("rgb", "mscn"):
+                raise ValueError(f"{name} must be 'rgb' or 'mscn', got {getattr(self, name)!r}")
         object.__setattr__(self, "vit_blocks", tuple(self.vit_blocks))
 
 

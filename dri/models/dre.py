@@ -50,8 +50,23 @@ class LocalNormalize(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         mu = self._blur(x)
-        sigma = (self._blur(x * x) - mu * mu).abs().sqrt()
+        # the floor keeps the gradient finite where a window is flat (the square root's slope is
+        # infinite at 0, and the RS loss differentiates through DRE-Net); 1e-6 against c = 1/255
+        sigma = (self._blur(x * x) - mu * mu).abs().clamp_min(1e-12).sqrt()
         return (x - mu) / (sigma + self.c)
+
+
+INPUTS = ("rgb", "mscn")
+
+
+def input_front_end(kind: str, mean, std) -> nn.Module:
+    """What a backbone reads: ``"rgb"`` (the image normalised by the backbone's ``mean``/``std``) or
+    ``"mscn"`` (its MSCN coefficients, :class:`LocalNormalize`)."""
+    if kind == "mscn":
+        return LocalNormalize()
+    if kind == "rgb":
+        return Normalize(mean, std)
+    raise ValueError(f"a backbone's input must be one of {INPUTS}, got {kind!r}")
 
 
 class ProjectionHead(nn.Module):
@@ -68,18 +83,20 @@ class ProjectionHead(nn.Module):
 class DRENet(nn.Module):
     """Dual-Representation Extractor: backbone -> global pooling -> linear to 2d -> (f_q, f_d).
 
-    With ``split=False`` (ablation) the whole 2d vector serves as both representations.
+    With ``split=False`` (ablation) the whole 2d vector serves as both representations. With
+    ``input="mscn"`` the backbone reads the image's MSCN coefficients instead of RGB.
 
     Shape:
         input (B, 3, H, W) in [0, 1], any size; f_q, f_d: (B, d) (or (B, 2d) undivided).
     """
 
     def __init__(self, backbone: str, dim: int, proj_dim: int, split: bool = True, pretrained: bool = False,
-                 weights: str | None = None) -> None:
+                 weights: str | None = None, input: str = "rgb") -> None:
         super().__init__()
         self.backbone = _timm(backbone, pretrained, weights, num_classes=0, global_pool="avg")
         cfg = self.backbone.pretrained_cfg
-        self.normalize = Normalize(cfg.get("mean", (0.485, 0.456, 0.406)), cfg.get("std", (0.229, 0.224, 0.225)))
+        self.normalize = input_front_end(input, cfg.get("mean", (0.485, 0.456, 0.406)),
+                                         cfg.get("std", (0.229, 0.224, 0.225)))
         self.fc = nn.Linear(self.backbone.num_features, 2 * dim)
         self.split = split
         width = dim if split else 2 * dim

@@ -26,7 +26,7 @@ class DRIIQA(nn.Module):
         super().__init__()
         self.config = config
         self.dre = DRENet(config.dre_backbone, config.dim, config.proj_dim, config.split, config.pretrained,
-                          config.dre_weights)
+                          config.dre_weights, input=config.dre_input)
         rep = self.dre.dim
         self.restorer = RestorationNet(rep, config.restorer_channels, config.restorer_groups, config.restorer_blocks,
                                        config.restorer_kernel) if config.restoration else None

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .blocks import SwinStage, TransposedAttention
-from .dre import LocalNormalize, Normalize, _timm
+from .dre import _timm, input_front_end
 
 
 class Guidance(nn.Module):
@@ -47,8 +47,7 @@ class ScorePredictor(nn.Module):
         super().__init__()
         self.vit = _timm(vit, pretrained, weights, num_classes=0, img_size=input_size, **(vit_overrides or {}))
         cfg = self.vit.pretrained_cfg
-        self.normalize = LocalNormalize() if vit_input == "mscn" else \
-            Normalize(cfg.get("mean", (0.5, 0.5, 0.5)), cfg.get("std", (0.5, 0.5, 0.5)))
+        self.normalize = input_front_end(vit_input, cfg.get("mean", (0.5, 0.5, 0.5)), cfg.get("std", (0.5, 0.5, 0.5)))
         self.blocks = list(vit_blocks)
         # blocks after the last one read, the final norm and the head would never get a gradient
         self.vit.prune_intermediate_layers(self.blocks, prune_norm=True, prune_head=True)

@@ -33,7 +33,7 @@ def test_every_variant_on_odd_sizes(name):
 
 
 @pytest.mark.parametrize("switch", [{"restoration": False}, {"split": False}, {"guidance": "tab"},
-                                    {"predictor_input": "mscn"}])
+                                    {"predictor_input": "mscn"}, {"dre_input": "mscn"}])
 def test_ablations_build_and_run(switch):
     model = dri.create_model("dri_iqa_tiny", **switch)
     with torch.no_grad():
@@ -67,8 +67,30 @@ def test_the_mscn_front_end_is_the_brisque_definition_and_ignores_brightness():
     torch.testing.assert_close(mscn(x)[0].permute(1, 2, 0).double(), torch.from_numpy(expected), atol=2e-4, rtol=0)
     torch.testing.assert_close(mscn(x + 0.3), mscn(x), atol=1e-3, rtol=0)
     assert mscn(torch.full((1, 3, 16, 16), 0.7)).abs().max() < 1e-3
+    flat = torch.zeros(1, 3, 16, 16)  # black with one grey corner: zero variance in most windows
+    flat[..., :2, :2] = 0.3
+    flat.requires_grad_(True)
+    mscn(flat).square().sum().backward()  # the RS loss differentiates through DRE-Net's front end
+    assert torch.isfinite(flat.grad).all()
     with pytest.raises(ValueError, match="predictor_input must be 'rgb' or 'mscn'"):
         model_config("dri_iqa_tiny", predictor_input="grey")
+    with pytest.raises(ValueError, match="dre_input must be 'rgb' or 'mscn'"):
+        model_config("dri_iqa_tiny", dre_input="grey")
+
+
+def test_dre_input_mscn_makes_the_representations_blind_to_brightness():
+    """With ``dre_input="mscn"`` DRE-Net's vectors do not move when the whole image brightens; with RGB
+    input (the same weights) they do, so the check can fail."""
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 64, 64) * 0.5
+    mscn = dri.create_model("dri_iqa_tiny", dre_input="mscn").eval()
+    rgb = dri.create_model("dri_iqa_tiny").eval()
+    rgb.load_state_dict(mscn.state_dict())
+    with torch.no_grad():
+        same = [torch.cat(mscn.represent(v), dim=-1) for v in (x, x + 0.3)]
+        moved = [torch.cat(rgb.represent(v), dim=-1) for v in (x, x + 0.3)]
+    torch.testing.assert_close(same[1], same[0], atol=1e-3 * same[0].abs().max().item(), rtol=0)
+    assert (moved[1] - moved[0]).abs().max() > 0.05 * moved[0].abs().max()
 
 
 def _with_grad(model: torch.nn.Module) -> set[str]:

@@ -52,6 +52,11 @@ class ModelConfig:
         object.__setattr__(self, "vit_blocks", tuple(self.vit_blocks))
 
 
+# fields that say where a new model's initial weights come from; a model rebuilt from a weights
+# file takes its weights from the file, so these settings recorded in it are not applied again
+INITIALISATION_FIELDS = ("pretrained", "dre_weights", "vit_weights")
+
+
 @dataclass(frozen=True)
 class ModelCard:
     """What a user needs to know before using a variant."""

@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from .config import ModelCard, ModelConfig
+from .config import INITIALISATION_FIELDS, ModelCard, ModelConfig
 from .dri_iqa import DRIIQA
 
 _VARIANTS: dict[str, Callable[[], ModelConfig]] = {}
@@ -84,18 +84,27 @@ def create_model(name: str, checkpoint: str | Path | None = None, pretrained: bo
             :func:`model_card`). For a variant without shipped weights it asks for pretrained timm
             backbones instead (``dre_weights`` / ``vit_weights`` give local files).
         overrides: ``ModelConfig`` fields (``None`` values are ignored, so unset command-line
-            flags never clobber defaults), e.g. ``restoration=False``.
+            flags never clobber defaults), e.g. ``restoration=False``. They apply on top of the
+            settings a weights file records it was trained with (``model_overrides``), so weights
+            trained with, say, ``dre_input="mscn"`` come back with it.
     """
     card = model_card(name)
     shipped = pretrained and card.weights is not None
-    model = DRIIQA(model_config(name, pretrained=None if shipped else (pretrained or None), **overrides))
+    files: list[tuple[Path, str | None]] = []  # loaded in this order: the shipped weights, then a checkpoint
     if shipped:
         path = shipped_weights(name)
         if not path.is_file():
             raise FileNotFoundError(f"{path}: the shipped weights of {name} are missing from this installation")
-        load_weights(model, path, expected_sha256=card.sha256)
+        files.append((path, card.sha256))
     if checkpoint is not None:
-        load_weights(model, checkpoint)
+        files.append((Path(checkpoint), None))
+    loaded = [_read_verified(path, sha256) for path, sha256 in files]
+    recorded = {k: v for _, meta in loaded for k, v in meta.get("model_overrides", {}).items()
+                if k not in INITIALISATION_FIELDS}
+    given = {k: v for k, v in overrides.items() if v is not None}
+    model = DRIIQA(model_config(name, pretrained=None if shipped else (pretrained or None), **{**recorded, **given}))
+    for (path, _), (state, _) in zip(files, loaded):
+        load_state(model, state, path)
     return model
 
 
@@ -151,14 +160,18 @@ def training_state(payload: Any) -> tuple[dict[str, torch.Tensor], dict[str, Any
 
 def load_weights(model: DRIIQA, path: str | Path, expected_sha256: str | None = None) -> dict[str, Any]:
     """Load a weights file into ``model`` (cast to its dtypes); returns the file's own metadata."""
-    path = Path(path)
+    state, meta = _read_verified(Path(path), expected_sha256)
+    load_state(model, state, path)
+    return meta
+
+
+def _read_verified(path: Path, expected_sha256: str | None) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """:func:`read_weights`, after checking the file's sha256 when one is expected."""
     if expected_sha256 is not None and path.is_file():
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         if digest != expected_sha256:
             raise CheckpointError(f"{path}: sha256 {digest} does not match the model card's {expected_sha256}")
-    state, meta = read_weights(path)
-    load_state(model, state, path)
-    return meta
+    return read_weights(path)
 
 
 def load_state(model: DRIIQA, state: dict[str, torch.Tensor], path: str | Path) -> None:

@@ -173,6 +173,28 @@ def test_state_dict_round_trip_with_weights_only(tiny, tmp_path):
                        tiny.prototype_d)
 
 
+def test_weights_come_back_with_the_settings_they_were_trained_with(tmp_path):
+    """The MSCN front ends have no weights: a file trained with them loads into an RGB model without
+    complaint, so create_model must rebuild what the file records (the caller's options on top), and
+    must not redo a recorded initialisation (pretrained backbones from a local file)."""
+    from dri import checkpoint
+
+    torch.manual_seed(0)
+    trained = dri.create_model("dri_iqa_tiny", dre_input="mscn", predictor_input="mscn").eval()
+    path = tmp_path / "mscn.safetensors"
+    checkpoint.export_safetensors(trained, path, "dri_iqa_tiny", {"dre_input": "mscn", "predictor_input": "mscn",
+                                                                    "pretrained": True, "dre_weights": "gone.pt"},
+                                  dtype=torch.float32)
+    loaded = dri.create_model("dri_iqa_tiny", checkpoint=path).eval()
+    assert (loaded.config.dre_input, loaded.config.predictor_input, loaded.config.pretrained) == ("mscn", "mscn", False)
+    x = torch.rand(2, 3, 128, 128)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), trained(x))
+        assert not torch.allclose(dri.create_model("dri_iqa_tiny", checkpoint=path, predictor_input="rgb").eval()(x),
+                                  trained(x))
+    assert dri.create_model("dri_iqa_tiny", checkpoint=path, predictor_input="rgb").config.dre_input == "mscn"
+
+
 def test_registry():
     assert dri.list_models() == ["dri_iqa_base", "dri_iqa_tiny"]
     assert dri.list_models("*tiny") == ["dri_iqa_tiny"]

@@ -141,18 +141,19 @@ class TableSource(LabelledSource):
         from torch.utils.data import DataLoader, DistributedSampler
 
         from .iqa.records import RecordDataset, collate
-        from .shards import rank_and_world
+        from .shards import ignore_stop_signals, rank_and_world
 
         records = [r for r in self.table if side == "all" or self.side_of(_label(r), split) == side]
         data = RecordDataset(records, mode, patch, seed, flip)
         if mode == "eval":
-            return DataLoader(data, batch_size=batch, num_workers=workers, collate_fn=collate)
+            return DataLoader(data, batch_size=batch, num_workers=workers, collate_fn=collate,
+                              worker_init_fn=ignore_stop_signals if workers else None)
         rank, world = rank_and_world() if distributed else (0, 1)
         sampler = DistributedSampler(data, world, rank, shuffle=True, seed=seed, drop_last=True)
         sampler.set_epoch(epoch)
         data.set_epoch(epoch)
         return DataLoader(data, batch_size=batch, sampler=sampler, drop_last=True, num_workers=workers,
-                          collate_fn=collate)
+                          collate_fn=collate, worker_init_fn=ignore_stop_signals if workers else None)
 
 
 def _label(record: iqa.Record) -> dict[str, Any]:

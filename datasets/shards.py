@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import random
+import signal
 import tarfile
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
@@ -336,8 +337,23 @@ def packed_side(label: dict[str, Any], split: int, official: bool = False) -> st
     return folds[split]
 
 
+def ignore_stop_signals(_: int = 0) -> None:
+    """A DataLoader ``worker_init_fn``: workers ignore SIGINT and SIGTERM.
+
+    A stop signal is the training process's to handle: it finishes its step, saves a checkpoint
+    and shuts its workers down. Signals sent to a whole process group (torchrun's launcher, Ctrl-C
+    in a terminal) reach the workers too, and a worker that died of one first would crash the run
+    before it could save. A worker still exits when its parent dies (DataLoader's watchdog).
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 def loader(dataset: ShardStream, num_workers: int = 0, **kw: Any) -> DataLoader:
-    """A DataLoader over a shard stream (the stream already yields batches)."""
+    """A DataLoader over a shard stream (the stream already yields batches); its workers leave stop
+    signals to the main process (:func:`ignore_stop_signals`)."""
+    if num_workers:
+        kw.setdefault("worker_init_fn", ignore_stop_signals)
     return DataLoader(dataset, batch_size=None, num_workers=num_workers,
                       persistent_workers=False, **kw)
 

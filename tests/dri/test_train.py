@@ -154,17 +154,20 @@ def _state(path: Path) -> dict[str, torch.Tensor]:
 
 
 def test_resume_after_sigterm_ends_where_an_uninterrupted_run_would(shards, tmp_path):
-    steps = ["--stage1.steps", "10", "--checkpoint_every", "2"]
+    """SIGTERM to the run's whole process group, DataLoader workers included, as torchrun's launcher
+    and a terminal's Ctrl-C deliver it: the run still saves and stops, then resumes exactly."""
+    steps = ["--stage1.steps", "10", "--checkpoint_every", "2", "--workers", "2"]
     straight = tmp_path / "straight"
     assert train_main([*sum(overrides(shards, straight, steps).items(), ()), "--stage", "1"]) == 0
     interrupted = tmp_path / "interrupted"
     command = [sys.executable, "-m", "dri.train", *sum(overrides(shards, interrupted, steps).items(), ()), "--stage", "1"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)
     last = interrupted / "stage1" / "last.pt"
     deadline = time.time() + 120
     while not last.is_file() and time.time() < deadline and process.poll() is None:
         time.sleep(0.05)
-    process.send_signal(signal.SIGTERM)
+    os.killpg(process.pid, signal.SIGTERM)
     _, err = process.communicate(timeout=120)
     stopped_at = checkpoint.load(last)["loop"]["step"]
     assert process.returncode == 130 and "--resume" in err and 2 <= stopped_at < 10, err[-2000:]

@@ -5,12 +5,14 @@ about 80 ms per 256 px image on one core, several times a model step), and the l
 shard never change. So they are computed once, in parallel, and written to
 ``_meta/pseudo-<teacher>.json``, keyed by each shard's sha256 from the manifest: a rebuilt or
 edited shard gets new labels, the others are reused. Loaders read the file; a label missing from
-it is computed on the spot, so the cache only ever saves time.
+it is computed on the spot, so the cache only ever saves time. The file is rewritten as shards are
+done (at most every :data:`SAVE_EVERY_S` seconds), so an interrupted run keeps what it computed.
 """
 from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -18,6 +20,7 @@ from pathlib import Path
 from .shardformat import check_group, iter_samples, meta_dir, read_manifest
 
 VERSION = 1
+SAVE_EVERY_S = 20.0  # how often a long labelling run writes what it has so far
 VIEWS = (("x1", "ref_a"), ("x2", "ref_a"), ("y", "ref_b"))
 
 
@@ -83,10 +86,21 @@ def prepare(root: str | os.PathLike, teacher: str, workers: int = 1) -> Path | N
     todo = sorted(name for name in listed if name not in shards)
     if not todo and len(shards) == len(cached):
         return path
+    saved = [time.monotonic()]
+
+    def save() -> None:
+        temporary = path.with_name(path.name + ".tmp")
+        temporary.write_text(json.dumps({"version": VERSION, "teacher": teacher,
+                                         "shards": dict(sorted(shards.items()))}, sort_keys=True))
+        os.replace(temporary, path)
+        saved[0] = time.monotonic()
+
     with progress(total=len(todo), unit="shard", desc=f"pseudo-labels ({teacher})", disable=not todo) as bar:
         def done(name: str, labels: dict[str, float]) -> None:
             shards[name] = {"sha256": listed[name], "labels": labels}
             bar.update(1)
+            if time.monotonic() - saved[0] >= SAVE_EVERY_S:
+                save()
 
         if workers > 1 and len(todo) > 1:
             with ProcessPoolExecutor(max_workers=min(workers, len(todo))) as pool:
@@ -96,10 +110,7 @@ def prepare(root: str | os.PathLike, teacher: str, workers: int = 1) -> Path | N
         else:
             for name in todo:
                 done(name, label_shard(str(Path(root) / name), teacher))
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps({"version": VERSION, "teacher": teacher,
-                                     "shards": dict(sorted(shards.items()))}, sort_keys=True))
-    os.replace(temporary, path)
+    save()
     return path
 
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
+
 import pytest
 
 from datasets import iqa
@@ -276,3 +278,32 @@ def test_pseudo_labels_are_computed_once_per_shard_and_equal_the_teacher(shards,
     assert set(data["shards"][first]["labels"]).isdisjoint(pseudolabels.load(folder, "ssim_psnr"))
     pseudolabels.prepare(folder, "ssim_psnr")
     assert pseudolabels.load(folder, "ssim_psnr") == cached
+
+
+def test_an_interrupted_labelling_run_keeps_what_it_computed(shards, tmp_path, monkeypatch):
+    """A run stopped after two shards (here: the third raises) has written their labels; the rerun
+    computes only the others and ends with every label."""
+    import shutil
+
+    from datasets import pseudolabels
+
+    folder = shutil.copytree(shards, tmp_path / "shards")
+    real, calls = pseudolabels.label_shard, []
+
+    def stopped_after_two(path: str, teacher: str) -> dict[str, float]:
+        calls.append(Path(path).name)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(path, teacher)
+
+    monkeypatch.setattr(pseudolabels, "SAVE_EVERY_S", 0.0)
+    monkeypatch.setattr(pseudolabels, "label_shard", stopped_after_two)
+    with pytest.raises(KeyboardInterrupt):
+        pseudolabels.prepare(folder, "ssim_psnr")
+    kept = json.loads(pseudolabels.cache_path(folder, "ssim_psnr").read_text())["shards"]
+    assert sorted(kept) == calls[:2]
+    calls.clear()
+    pseudolabels.prepare(folder, "ssim_psnr")
+    assert set(calls).isdisjoint(kept) and len(calls) > 0
+    everything = pseudolabels.load(folder, "ssim_psnr")
+    assert len(everything) == 18 * 3

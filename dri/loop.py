@@ -148,11 +148,12 @@ def run_loop(folder: Path, objective: nn.Module, optimizer: torch.optim.Optimize
             print(f"resuming {folder.name} at step {state.step} (epoch {state.epoch}, batch {state.batch})",
                   file=sys.stderr)
     step_module = DistributedDataParallel(objective) if rt.distributed else objective
-    saved = [state.step] if resume and last.is_file() else []  # the step last.pt holds
+    saved_step = state.step if resume and last.is_file() else None  # the step last.pt holds
 
     def save_last() -> None:
+        nonlocal saved_step
         positions = gather_positions([state.epoch, state.batch], rt)  # collective: every rank joins
-        saved[:] = [state.step]
+        saved_step = state.step
         if rt.main:
             checkpoint.save(last, {"objective": objective.state_dict(), "optimizer": optimizer.state_dict(),
                                    "scheduler": scheduler.state_dict(), "rng": checkpoint.rng_state(),
@@ -179,7 +180,7 @@ def run_loop(folder: Path, objective: nn.Module, optimizer: torch.optim.Optimize
                 saving = state.step % schedule.checkpoint_every == 0 or state.step == schedule.steps
                 if (logging or saving) and any_rank(not window.finite(), rt):
                     bar.close()
-                    kept = f"{last} (step {saved[0]})" if saved else "none saved yet"
+                    kept = "none saved yet" if saved_step is None else f"{last} (step {saved_step})"
                     raise Diverged(f"{folder.name}: the loss became NaN or infinite by step {state.step}; nothing "
                                    f"after it was saved. Last checkpoint: {kept}. Lower the learning rate, or look "
                                    "for a setting that divides by zero, then rerun (--resume continues from it)")

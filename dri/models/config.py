@@ -4,6 +4,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
+BACKBONE_INPUTS = ("rgb", "mscn")  # what a backbone may read: the image, or its MSCN coefficients
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """The architecture of one DRI-IQA variant.
@@ -47,7 +50,7 @@ class ModelConfig:
         if self.guidance not in ("tgb", "tab"):
             raise ValueError(f"guidance must be 'tgb' or 'tab', got {self.guidance!r}")
         for name in ("predictor_input", "dre_input"):
-            if getattr(self, name) not in ("rgb", "mscn"):
+            if getattr(self, name) not in BACKBONE_INPUTS:
                 raise ValueError(f"{name} must be 'rgb' or 'mscn', got {getattr(self, name)!r}")
         object.__setattr__(self, "vit_blocks", tuple(self.vit_blocks))
 

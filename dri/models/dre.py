@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .config import BACKBONE_INPUTS
+
 
 def _timm(name: str, pretrained: bool, weights: str | None, **kwargs) -> nn.Module:
     """A timm backbone; pretrained weights come from ``weights`` (a local file) when given, else the hub."""
@@ -56,9 +58,6 @@ class LocalNormalize(nn.Module):
         return (x - mu) / (sigma + self.c)
 
 
-INPUTS = ("rgb", "mscn")
-
-
 def input_front_end(kind: str, mean, std) -> nn.Module:
     """What a backbone reads: ``"rgb"`` (the image normalised by the backbone's ``mean``/``std``) or
     ``"mscn"`` (its MSCN coefficients, :class:`LocalNormalize`)."""
@@ -66,7 +65,7 @@ def input_front_end(kind: str, mean, std) -> nn.Module:
         return LocalNormalize()
     if kind == "rgb":
         return Normalize(mean, std)
-    raise ValueError(f"a backbone's input must be one of {INPUTS}, got {kind!r}")
+    raise ValueError(f"a backbone's input must be one of {BACKBONE_INPUTS}, got {kind!r}")
 
 
 class ProjectionHead(nn.Module):

@@ -288,6 +288,7 @@ def test_an_interrupted_labelling_run_keeps_what_it_computed(shards, tmp_path, m
     from datasets import pseudolabels
 
     folder = shutil.copytree(shards, tmp_path / "shards")
+    pseudolabels.cache_path(folder, "ssim_psnr").unlink(missing_ok=True)  # other tests may have labelled them
     real, calls = pseudolabels.label_shard, []
 
     def stopped_after_two(path: str, teacher: str) -> dict[str, float]:

@@ -16,9 +16,9 @@ class ModelConfig:
     ``"tab"`` for MANIQA's plain transposed attention). ``predictor_input``: what the score
     predictor's ViT reads, ``"rgb"`` (the image, as in the paper) or ``"mscn"`` (its local
     mean-subtracted, contrast-normalised coefficients: content-normalised, so that the score
-    depends less on what a photo shows); ``dre_input``: the same choice for DRE-Net's backbone, so that
-    the quality and degradation vectors come from content-normalised input too. The RS loss and the sampling policy are
-    training options (``dri.train``).
+    depends less on what a photo shows); ``dre_input``: the same choice for DRE-Net's backbone,
+    so that the quality and degradation vectors come from content-normalised input too. The RS
+    loss and the sampling policy are training options (``dri.train``).
     """
 
     dre_backbone: str = "resnet50"

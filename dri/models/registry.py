@@ -73,6 +73,15 @@ def shipped_weights(name: str) -> Path | None:
     return WEIGHTS_DIR / card.weights if card.weights else None
 
 
+def rebuild_settings(recorded: dict[str, Any], given: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The ``ModelConfig`` fields that rebuild the model of a weights file: the settings it records it was
+    trained with (``model_overrides``), the caller's on top (``None`` values ignored), less how a training
+    began (:data:`INITIALISATION_FIELDS`: pretrained backbones, from the hub or a local file), which the
+    file's weights replace and which would otherwise be loaded again, or fail offline."""
+    merged = {**recorded, **{k: v for k, v in (given or {}).items() if v is not None}}
+    return {k: v for k, v in merged.items() if k not in INITIALISATION_FIELDS}
+
+
 def create_model(name: str, checkpoint: str | Path | None = None, pretrained: bool = False, **overrides) -> DRIIQA:
     """Build a registered variant.
 
@@ -99,10 +108,12 @@ def create_model(name: str, checkpoint: str | Path | None = None, pretrained: bo
     if checkpoint is not None:
         files.append((Path(checkpoint), None))
     loaded = [_read_verified(path, sha256) for path, sha256 in files]
-    recorded = {k: v for _, meta in loaded for k, v in meta.get("model_overrides", {}).items()
-                if k not in INITIALISATION_FIELDS}
-    given = {k: v for k, v in overrides.items() if v is not None}
-    model = DRIIQA(model_config(name, pretrained=None if shipped else (pretrained or None), **{**recorded, **given}))
+    if loaded:
+        recorded = {k: v for _, meta in loaded for k, v in meta.get("model_overrides", {}).items()}
+        settings, pretrained = rebuild_settings(recorded, overrides), False
+    else:
+        settings = overrides
+    model = DRIIQA(model_config(name, pretrained=pretrained or None, **settings))
     for (path, _), (state, _) in zip(files, loaded):
         load_state(model, state, path)
     return model

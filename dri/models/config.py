@@ -17,8 +17,12 @@ class ModelConfig:
     predictor's ViT reads, ``"rgb"`` (the image, as in the paper) or ``"mscn"`` (its local
     mean-subtracted, contrast-normalised coefficients: content-normalised, so that the score
     depends less on what a photo shows); ``dre_input``: the same choice for DRE-Net's backbone,
-    so that the quality and degradation vectors come from content-normalised input too. The RS
-    loss and the sampling policy are training options (``dri.train``).
+    so that the quality and degradation vectors come from content-normalised input too.
+    ``mscn_c``: the constant c of both MSCN front ends, (x - mu) / (sigma + c): 1/255 (BRISQUE's)
+    normalises local contrast away entirely, so noise of any strength on a flat region comes out
+    alike; a larger c (divisive normalisation with a semi-saturation constant, e.g. 0.05) keeps the
+    strength of weak structure (noise on flat regions, lost contrast) and still normalises strong
+    texture. The RS loss and the sampling policy are training options (``dri.train``).
     """
 
     dre_backbone: str = "resnet50"
@@ -36,6 +40,7 @@ class ModelConfig:
     input_size: int = 224
     predictor_input: str = "rgb"
     dre_input: str = "rgb"
+    mscn_c: float = 1 / 255
     residual_channels: int = 32
     guidance: str = "tgb"
     embed_dim: int = 768
@@ -51,7 +56,9 @@ class ModelConfig:
             raise ValueError(f"guidance must be 'tgb' or 'tab', got {self.guidance!r}")
         for name in ("predictor_input", "dre_input"):
             if getattr(self, name) not in BACKBONE_INPUTS:
-                raise ValueError(f"{name} must be 'rgb' or 'mscn', got {getattr(self, name)!r}")
+                raise ValueError(f"{name} must be one of {BACKBONE_INPUTS}, got {getattr(self, name)!r}")
+        if not self.mscn_c > 0:
+            raise ValueError(f"mscn_c must be positive, got {self.mscn_c!r}")
         object.__setattr__(self, "vit_blocks", tuple(self.vit_blocks))
 
 

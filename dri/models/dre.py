@@ -58,11 +58,11 @@ class LocalNormalize(nn.Module):
         return (x - mu) / (sigma + self.c)
 
 
-def input_front_end(kind: str, mean, std) -> nn.Module:
+def input_front_end(kind: str, mean, std, c: float = 1 / 255) -> nn.Module:
     """What a backbone reads: ``"rgb"`` (the image normalised by the backbone's ``mean``/``std``) or
-    ``"mscn"`` (its MSCN coefficients, :class:`LocalNormalize`)."""
+    ``"mscn"`` (its MSCN coefficients with constant ``c``, :class:`LocalNormalize`)."""
     if kind == "mscn":
-        return LocalNormalize()
+        return LocalNormalize(c=c)
     if kind == "rgb":
         return Normalize(mean, std)
     raise ValueError(f"a backbone's input must be one of {BACKBONE_INPUTS}, got {kind!r}")
@@ -83,19 +83,19 @@ class DRENet(nn.Module):
     """Dual-Representation Extractor: backbone -> global pooling -> linear to 2d -> (f_q, f_d).
 
     With ``split=False`` (ablation) the whole 2d vector serves as both representations. With
-    ``input="mscn"`` the backbone reads the image's MSCN coefficients instead of RGB.
+    ``input="mscn"`` the backbone reads the image's MSCN coefficients (constant ``mscn_c``) instead of RGB.
 
     Shape:
         input (B, 3, H, W) in [0, 1], any size; f_q, f_d: (B, d) (or (B, 2d) undivided).
     """
 
     def __init__(self, backbone: str, dim: int, proj_dim: int, split: bool = True, pretrained: bool = False,
-                 weights: str | None = None, input: str = "rgb") -> None:
+                 weights: str | None = None, input: str = "rgb", mscn_c: float = 1 / 255) -> None:
         super().__init__()
         self.backbone = _timm(backbone, pretrained, weights, num_classes=0, global_pool="avg")
         cfg = self.backbone.pretrained_cfg
         self.normalize = input_front_end(input, cfg.get("mean", (0.485, 0.456, 0.406)),
-                                         cfg.get("std", (0.229, 0.224, 0.225)))
+                                         cfg.get("std", (0.229, 0.224, 0.225)), mscn_c)
         self.fc = nn.Linear(self.backbone.num_features, 2 * dim)
         self.split = split
         width = dim if split else 2 * dim

@@ -26,7 +26,7 @@ class DRIIQA(nn.Module):
         super().__init__()
         self.config = config
         self.dre = DRENet(config.dre_backbone, config.dim, config.proj_dim, config.split, config.pretrained,
-                          config.dre_weights, input=config.dre_input)
+                          config.dre_weights, input=config.dre_input, mscn_c=config.mscn_c)
         rep = self.dre.dim
         self.restorer = RestorationNet(rep, config.restorer_channels, config.restorer_groups, config.restorer_blocks,
                                        config.restorer_kernel) if config.restoration else None
@@ -37,7 +37,7 @@ class DRIIQA(nn.Module):
             embed_dim=config.embed_dim, swin_depth=config.swin_depth, swin_heads=config.swin_heads,
             window=config.window, guided=config.guidance == "tgb", pretrained=config.pretrained,
             weights=config.vit_weights, vit_overrides=config.vit_overrides,
-            vit_input=config.predictor_input)
+            vit_input=config.predictor_input, mscn_c=config.mscn_c)
         self.register_buffer("prototype_q", torch.zeros(rep))
         self.register_buffer("prototype_d", torch.zeros(rep))
 

@@ -36,18 +36,19 @@ class ScorePredictor(nn.Module):
 
     Shape:
         x: (B, 3, S, S) in [0, 1] at the input size S (the ViT reads it normalised by its mean and std,
-        or as MSCN coefficients with ``vit_input="mscn"``); f_q: (B, d); residual: (B, 3, S, S) or
+        or as MSCN coefficients, constant ``mscn_c``, with ``vit_input="mscn"``); f_q: (B, d); residual: (B, 3, S, S) or
         None; features: (B, c, S, S) or None. Output: (B,).
     """
 
     def __init__(self, vit: str, vit_blocks: tuple[int, ...], input_size: int, rep_dim: int, feature_channels: int,
                  residual_channels: int, embed_dim: int, swin_depth: int, swin_heads: int, window: int,
                  guided: bool = True, pretrained: bool = False, weights: str | None = None,
-                 vit_overrides: dict | None = None, vit_input: str = "rgb") -> None:
+                 vit_overrides: dict | None = None, vit_input: str = "rgb", mscn_c: float = 1 / 255) -> None:
         super().__init__()
         self.vit = _timm(vit, pretrained, weights, num_classes=0, img_size=input_size, **(vit_overrides or {}))
         cfg = self.vit.pretrained_cfg
-        self.normalize = input_front_end(vit_input, cfg.get("mean", (0.5, 0.5, 0.5)), cfg.get("std", (0.5, 0.5, 0.5)))
+        self.normalize = input_front_end(vit_input, cfg.get("mean", (0.5, 0.5, 0.5)), cfg.get("std", (0.5, 0.5, 0.5)),
+                                         mscn_c)
         self.blocks = list(vit_blocks)
         # blocks after the last one read, the final norm and the head would never get a gradient
         self.vit.prune_intermediate_layers(self.blocks, prune_norm=True, prune_head=True)

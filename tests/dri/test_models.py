@@ -33,7 +33,8 @@ def test_every_variant_on_odd_sizes(name):
 
 
 @pytest.mark.parametrize("switch", [{"restoration": False}, {"split": False}, {"guidance": "tab"},
-                                    {"predictor_input": "mscn"}, {"dre_input": "mscn"}])
+                                    {"predictor_input": "mscn"}, {"dre_input": "mscn"},
+                                    {"dre_input": "mscn", "predictor_input": "mscn", "mscn_c": 0.05}])
 def test_ablations_build_and_run(switch):
     model = dri.create_model("dri_iqa_tiny", **switch)
     with torch.no_grad():
@@ -72,10 +73,28 @@ def test_the_mscn_front_end_is_the_brisque_definition_and_ignores_brightness():
     flat.requires_grad_(True)
     mscn(flat).square().sum().backward()  # the RS loss differentiates through DRE-Net's front end
     assert torch.isfinite(flat.grad).all()
-    with pytest.raises(ValueError, match="predictor_input must be 'rgb' or 'mscn'"):
+    with pytest.raises(ValueError, match="predictor_input must be one of"):
         model_config("dri_iqa_tiny", predictor_input="grey")
-    with pytest.raises(ValueError, match="dre_input must be 'rgb' or 'mscn'"):
+    with pytest.raises(ValueError, match="dre_input must be one of"):
         model_config("dri_iqa_tiny", dre_input="grey")
+    with pytest.raises(ValueError, match="mscn_c must be positive"):
+        model_config("dri_iqa_tiny", mscn_c=0)
+
+
+def test_a_larger_mscn_constant_keeps_the_strength_of_noise_on_flat_regions():
+    """With BRISQUE's c = 1/255 weak and strong noise on a flat grey image normalise to nearly the same
+    coefficients, so a backbone cannot tell them apart; with c = 0.05 (``mscn_c``) their spread keeps
+    the ratio of the noise strengths, and both backbones of a model read with the constant it sets."""
+    from dri.models.dre import LocalNormalize
+
+    g = torch.Generator().manual_seed(0)
+    noise = torch.randn(1, 3, 64, 64, generator=g)
+    weak, strong = 0.5 + 0.01 * noise, 0.5 + 0.08 * noise  # 8x the strength
+    brisque, divisive = LocalNormalize(), LocalNormalize(c=0.05)
+    assert brisque(strong).std() / brisque(weak).std() < 1.4  # measured 1.33
+    assert divisive(strong).std() / divisive(weak).std() > 3  # measured 3.6
+    model = dri.create_model("dri_iqa_tiny", dre_input="mscn", predictor_input="mscn", mscn_c=0.05)
+    assert model.dre.normalize.c == model.predictor.normalize.c == 0.05
 
 
 def test_dre_input_mscn_makes_the_representations_blind_to_brightness():
@@ -193,6 +212,13 @@ def test_weights_come_back_with_the_settings_they_were_trained_with(tmp_path):
         assert not torch.allclose(dri.create_model("dri_iqa_tiny", checkpoint=path, predictor_input="rgb").eval()(x),
                                   trained(x))
     assert dri.create_model("dri_iqa_tiny", checkpoint=path, predictor_input="rgb").config.dre_input == "mscn"
+    # load_model (stage 2 starts from a stage-1 file this way, given the same model settings) rebuilds the
+    # same settings: the recorded and the given initialisation are both dropped, as is what it reports
+    again, info = checkpoint.load_model(path, overrides={"pretrained": True, "vit_weights": "gone.pt"})
+    assert info["model_overrides"] == {"dre_input": "mscn", "predictor_input": "mscn"}
+    assert not again.config.pretrained and again.config.vit_weights is None
+    with torch.no_grad():
+        torch.testing.assert_close(again(x), trained(x))
 
 
 def test_registry():

@@ -95,7 +95,9 @@ def create_model(name: str, checkpoint: str | Path | None = None, pretrained: bo
         overrides: ``ModelConfig`` fields (``None`` values are ignored, so unset command-line
             flags never clobber defaults), e.g. ``restoration=False``. They apply on top of the
             settings a weights file records it was trained with (``model_overrides``), so weights
-            trained with, say, ``dre_input="mscn"`` come back with it.
+            trained with, say, ``dre_input="mscn"`` come back with it. Where weights are loaded, the
+            initialisation fields (``pretrained``, ``dre_weights``, ``vit_weights``) are not applied:
+            the weights replace what they would load (:func:`rebuild_settings`).
     """
     card = model_card(name)
     shipped = pretrained and card.weights is not None
@@ -108,12 +110,12 @@ def create_model(name: str, checkpoint: str | Path | None = None, pretrained: bo
     if checkpoint is not None:
         files.append((Path(checkpoint), None))
     loaded = [_read_verified(path, sha256) for path, sha256 in files]
-    if loaded:
+    if loaded:  # the files' weights replace any initialisation
         recorded = {k: v for _, meta in loaded for k, v in meta.get("model_overrides", {}).items()}
-        settings, pretrained = rebuild_settings(recorded, overrides), False
+        config = model_config(name, pretrained=False, **rebuild_settings(recorded, overrides))
     else:
-        settings = overrides
-    model = DRIIQA(model_config(name, pretrained=pretrained or None, **settings))
+        config = model_config(name, pretrained=pretrained or None, **overrides)
+    model = DRIIQA(config)
     for (path, _), (state, _) in zip(files, loaded):
         load_state(model, state, path)
     return model

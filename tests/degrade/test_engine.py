@@ -81,6 +81,7 @@ def test_parts_are_cache_sized_and_whole_batch_steps_share_one_part_per_thread(m
     from degrade.ops import _cpu
 
     pool_threads(2)
+    monkeypatch.setattr(engine, "_CPU_SECONDS", {})  # no costs learnt yet: the parts keep their order
     monkeypatch.setattr(_cpu, "PART_ELEMENTS", 2 * 3 * 40 * 40)  # two 40 px images per part
     x = torch.stack([photo("coffee", 40)] * 9)
     palette = (1, 4, 5, 8)  # colour quantisation costs per call: its samples are batched
@@ -94,6 +95,25 @@ def test_parts_are_cache_sized_and_whole_batch_steps_share_one_part_per_thread(m
     pool_threads(1)
     for i in (0, 4):
         assert torch.equal(out[i], degrade.apply_plans(x[i], plans[i]))
+
+
+def test_parts_are_handed_out_costliest_first_once_costs_are_learnt(monkeypatch, pool_threads):
+    """The engine times each distortion as it runs on the CPU and hands the costliest parts out first
+    (JPEG 2000 costs many blurs), so the threads do not end on one long part; the bytes stay the same."""
+    from degrade.ops import _cpu
+
+    pool_threads(2)
+    monkeypatch.setattr(engine, "_CPU_SECONDS", {})
+    monkeypatch.setattr(_cpu, "PART_ELEMENTS", 3 * 48 * 48)  # one 48 px image per part
+    x = torch.stack([photo("coffee", 48)] * 6)
+    plans = [Plan((step("gaussian_blur", 2),))] * 4 + [Plan((step("jpeg2000", 4),)), Plan((step("brighten", 3),))]
+    first = degrade.apply_plans(x, plans)
+    engine._CPU_SECONDS.clear()  # learn again, past any first-call costs (caches, lazy imports)
+    assert torch.equal(degrade.apply_plans(x, plans), first)
+    assert set(engine._CPU_SECONDS) == {"gaussian_blur", "jpeg2000", "brighten"}
+    assert engine._CPU_SECONDS["jpeg2000"] > engine._CPU_SECONDS["gaussian_blur"]
+    assert engine._parts(x, plans)[0] == [4]
+    assert torch.equal(degrade.apply_plans(x, plans), first)
 
 
 def test_map_parts_finishes_every_part_before_raising(pool_threads):

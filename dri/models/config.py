@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 
 
 BACKBONE_INPUTS = ("rgb", "mscn")  # what a backbone may read: the image, or its MSCN coefficients
+MSCN_C = 1 / 255  # the MSCN coefficients' constant c on [0, 1] images, as in BRISQUE and NIQE
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ class ModelConfig:
     input_size: int = 224
     predictor_input: str = "rgb"
     dre_input: str = "rgb"
-    mscn_c: float = 1 / 255
+    mscn_c: float = MSCN_C
     residual_channels: int = 32
     guidance: str = "tgb"
     embed_dim: int = 768

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import BACKBONE_INPUTS
+from .config import BACKBONE_INPUTS, MSCN_C
 
 
 def _timm(name: str, pretrained: bool, weights: str | None, **kwargs) -> nn.Module:
@@ -29,13 +29,14 @@ class Normalize(nn.Module):
 
 class LocalNormalize(nn.Module):
     """Images in [0, 1] to their MSCN coefficients, channel by channel: (x - mu) / (sigma + c), with mu and
-    sigma the mean and deviation in a Gaussian window (7 x 7, sigma 7/6) and c = 1/255, as in BRISQUE/NIQE.
+    sigma the mean and deviation in a Gaussian window (7 x 7, sigma 7/6) and c = 1/255 by default, as in
+    BRISQUE/NIQE.
 
     The coefficients keep what distortions do to local structure (blur, noise, blocking, ringing) and drop
     what a photo's content sets: its local brightness, contrast and colour. No parameters.
     """
 
-    def __init__(self, size: int = 7, sigma: float = 7 / 6, c: float = 1 / 255) -> None:
+    def __init__(self, size: int = 7, sigma: float = 7 / 6, c: float = MSCN_C) -> None:
         super().__init__()
         t = torch.arange(size, dtype=torch.float32) - (size - 1) / 2
         g = torch.exp(-t * t / (2 * sigma * sigma))
@@ -58,7 +59,7 @@ class LocalNormalize(nn.Module):
         return (x - mu) / (sigma + self.c)
 
 
-def input_front_end(kind: str, mean, std, c: float = 1 / 255) -> nn.Module:
+def input_front_end(kind: str, mean, std, c: float = MSCN_C) -> nn.Module:
     """What a backbone reads: ``"rgb"`` (the image normalised by the backbone's ``mean``/``std``) or
     ``"mscn"`` (its MSCN coefficients with constant ``c``, :class:`LocalNormalize`)."""
     if kind == "mscn":
@@ -90,7 +91,7 @@ class DRENet(nn.Module):
     """
 
     def __init__(self, backbone: str, dim: int, proj_dim: int, split: bool = True, pretrained: bool = False,
-                 weights: str | None = None, input: str = "rgb", mscn_c: float = 1 / 255) -> None:
+                 weights: str | None = None, input: str = "rgb", mscn_c: float = MSCN_C) -> None:
         super().__init__()
         self.backbone = _timm(backbone, pretrained, weights, num_classes=0, global_pool="avg")
         cfg = self.backbone.pretrained_cfg

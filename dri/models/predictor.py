@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .blocks import SwinStage, TransposedAttention
+from .config import MSCN_C
 from .dre import _timm, input_front_end
 
 
@@ -43,7 +44,7 @@ class ScorePredictor(nn.Module):
     def __init__(self, vit: str, vit_blocks: tuple[int, ...], input_size: int, rep_dim: int, feature_channels: int,
                  residual_channels: int, embed_dim: int, swin_depth: int, swin_heads: int, window: int,
                  guided: bool = True, pretrained: bool = False, weights: str | None = None,
-                 vit_overrides: dict | None = None, vit_input: str = "rgb", mscn_c: float = 1 / 255) -> None:
+                 vit_overrides: dict | None = None, vit_input: str = "rgb", mscn_c: float = MSCN_C) -> None:
         super().__init__()
         self.vit = _timm(vit, pretrained, weights, num_classes=0, img_size=input_size, **(vit_overrides or {}))
         cfg = self.vit.pretrained_cfg

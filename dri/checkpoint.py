@@ -18,7 +18,7 @@ import torch
 from degrade._version import __version__
 
 from .models import DRIIQA, create_model
-from .models.registry import CheckpointError, load_state, read_weights, rebuild_settings
+from .models.registry import CheckpointError, load_state, read_weights, rebuild_settings, saved_config
 
 __all__ = ["CheckpointError", "export_safetensors", "file_sha256", "load", "load_model", "rng_state", "save",
            "save_inference", "set_rng_state"]
@@ -118,8 +118,9 @@ def load_model(path: str | Path, device: str | torch.device = "cpu",
     if "model_name" not in info:
         raise CheckpointError(f"{path}: not a DRI-IQA checkpoint (no model_name); use "
                               "dri.create_model(name, checkpoint=...)")
+    saved = saved_config(info["model_name"], info)
     info["model_overrides"] = rebuild_settings(info.get("model_overrides", {}), overrides)
     model = create_model(info["model_name"], **info["model_overrides"])
-    load_state(model, state, path)
+    load_state(model, state, path, saved)
     info["sha256"] = file_sha256(path)
     return model.to(device).eval(), info

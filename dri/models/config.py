@@ -4,7 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
-BACKBONE_INPUTS = ("rgb", "mscn")  # what a backbone may read: the image, or its MSCN coefficients
+# what a backbone may read, and its channels: the image, its MSCN coefficients, or both side by side
+BACKBONE_INPUTS = {"rgb": 3, "mscn": 3, "rgb+mscn": 6}
 MSCN_C = 1 / 255  # the MSCN coefficients' constant c on [0, 1] images, as in BRISQUE and NIQE
 
 
@@ -18,7 +19,10 @@ class ModelConfig:
     predictor's ViT reads, ``"rgb"`` (the image, as in the paper) or ``"mscn"`` (its local
     mean-subtracted, contrast-normalised coefficients: content-normalised, so that the score
     depends less on what a photo shows); ``dre_input``: the same choice for DRE-Net's backbone,
-    so that the quality and degradation vectors come from content-normalised input too.
+    so that the quality and degradation vectors come from content-normalised input too;
+    ``"rgb+mscn"`` gives a backbone both, six channels (the coefficients show compression and blur
+    across content, the image tone, contrast and noise strength). A model widened from ``"rgb"``
+    weights starts with zero weights on the coefficients, so it first computes what those weights did.
     ``mscn_c``: the constant c of both MSCN front ends, (x - mu) / (sigma + c): 1/255 (BRISQUE's)
     normalises local contrast away entirely, so noise of any strength on a flat region comes out
     alike; a larger c (divisive normalisation with a semi-saturation constant, e.g. 0.05) keeps the
@@ -57,7 +61,7 @@ class ModelConfig:
             raise ValueError(f"guidance must be 'tgb' or 'tab', got {self.guidance!r}")
         for name in ("predictor_input", "dre_input"):
             if getattr(self, name) not in BACKBONE_INPUTS:
-                raise ValueError(f"{name} must be one of {BACKBONE_INPUTS}, got {getattr(self, name)!r}")
+                raise ValueError(f"{name} must be one of {tuple(BACKBONE_INPUTS)}, got {getattr(self, name)!r}")
         if not self.mscn_c > 0:
             raise ValueError(f"mscn_c must be positive, got {self.mscn_c!r}")
         object.__setattr__(self, "vit_blocks", tuple(self.vit_blocks))

@@ -59,14 +59,39 @@ class LocalNormalize(nn.Module):
         return (x - mu) / (sigma + self.c)
 
 
+class Concatenate(nn.Module):
+    """Several front ends side by side: their outputs stacked along the channels."""
+
+    def __init__(self, *parts: nn.Module) -> None:
+        super().__init__()
+        self.parts = nn.ModuleList(parts)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([part(x) for part in self.parts], dim=1)
+
+
+def input_channels(kind: str) -> int:
+    """The channels of what a backbone reads with the front end ``kind`` (one of ``BACKBONE_INPUTS``)."""
+    if kind not in BACKBONE_INPUTS:
+        raise ValueError(f"a backbone's input must be one of {tuple(BACKBONE_INPUTS)}, got {kind!r}")
+    return BACKBONE_INPUTS[kind]
+
+
 def input_front_end(kind: str, mean, std, c: float = MSCN_C) -> nn.Module:
-    """What a backbone reads: ``"rgb"`` (the image normalised by the backbone's ``mean``/``std``) or
-    ``"mscn"`` (its MSCN coefficients with constant ``c``, :class:`LocalNormalize`)."""
+    """What a backbone reads (its channels: ``BACKBONE_INPUTS[kind]``): ``"rgb"`` (the image normalised by
+    the backbone's ``mean``/``std``), ``"mscn"`` (its MSCN coefficients with constant ``c``,
+    :class:`LocalNormalize`) or ``"rgb+mscn"`` (both, the image's three channels first)."""
+    input_channels(kind)
     if kind == "mscn":
         return LocalNormalize(c=c)
     if kind == "rgb":
         return Normalize(mean, std)
-    raise ValueError(f"a backbone's input must be one of {BACKBONE_INPUTS}, got {kind!r}")
+    return Concatenate(Normalize(mean, std), LocalNormalize(c=c))
+
+
+def stem_weight(backbone: nn.Module) -> str:
+    """The name of the weight of a timm backbone's first layer, the one that reads the input channels."""
+    return backbone.pretrained_cfg["first_conv"] + ".weight"
 
 
 class ProjectionHead(nn.Module):
@@ -93,7 +118,8 @@ class DRENet(nn.Module):
     def __init__(self, backbone: str, dim: int, proj_dim: int, split: bool = True, pretrained: bool = False,
                  weights: str | None = None, input: str = "rgb", mscn_c: float = MSCN_C) -> None:
         super().__init__()
-        self.backbone = _timm(backbone, pretrained, weights, num_classes=0, global_pool="avg")
+        self.backbone = _timm(backbone, pretrained, weights, num_classes=0, global_pool="avg",
+                              in_chans=input_channels(input))
         cfg = self.backbone.pretrained_cfg
         self.normalize = input_front_end(input, cfg.get("mean", (0.485, 0.456, 0.406)),
                                          cfg.get("std", (0.229, 0.224, 0.225)), mscn_c)

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import ModelConfig
-from .dre import DRENet
+from .dre import DRENet, stem_weight
 from .predictor import ScorePredictor
 from .restoration import RestorationNet
 
@@ -40,6 +40,12 @@ class DRIIQA(nn.Module):
             vit_input=config.predictor_input, mscn_c=config.mscn_c)
         self.register_buffer("prototype_q", torch.zeros(rep))
         self.register_buffer("prototype_d", torch.zeros(rep))
+
+    def input_stems(self) -> dict[str, str]:
+        """The state-dict names of the first-layer weights of the backbones, by the field that sets what each
+        reads (``dre_input``, ``predictor_input``)."""
+        return {"dre_input": f"dre.backbone.{stem_weight(self.dre.backbone)}",
+                "predictor_input": f"predictor.vit.{stem_weight(self.predictor.vit)}"}
 
     def represent(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The quality and degradation representations of images of any size."""

@@ -13,7 +13,7 @@ from torch import nn
 
 from .blocks import SwinStage, TransposedAttention
 from .config import MSCN_C
-from .dre import _timm, input_front_end
+from .dre import _timm, input_channels, input_front_end
 
 
 class Guidance(nn.Module):
@@ -37,7 +37,7 @@ class ScorePredictor(nn.Module):
 
     Shape:
         x: (B, 3, S, S) in [0, 1] at the input size S (the ViT reads it normalised by its mean and std,
-        or as MSCN coefficients, constant ``mscn_c``, with ``vit_input="mscn"``); f_q: (B, d); residual: (B, 3, S, S) or
+        or as MSCN coefficients, constant ``mscn_c``, with ``vit_input="mscn"``, or both with ``"rgb+mscn"``); f_q: (B, d); residual: (B, 3, S, S) or
         None; features: (B, c, S, S) or None. Output: (B,).
     """
 
@@ -46,7 +46,8 @@ class ScorePredictor(nn.Module):
                  guided: bool = True, pretrained: bool = False, weights: str | None = None,
                  vit_overrides: dict | None = None, vit_input: str = "rgb", mscn_c: float = MSCN_C) -> None:
         super().__init__()
-        self.vit = _timm(vit, pretrained, weights, num_classes=0, img_size=input_size, **(vit_overrides or {}))
+        self.vit = _timm(vit, pretrained, weights, num_classes=0, img_size=input_size,
+                         in_chans=input_channels(vit_input), **(vit_overrides or {}))
         cfg = self.vit.pretrained_cfg
         self.normalize = input_front_end(vit_input, cfg.get("mean", (0.5, 0.5, 0.5)), cfg.get("std", (0.5, 0.5, 0.5)),
                                          mscn_c)

@@ -116,8 +116,8 @@ def create_model(name: str, checkpoint: str | Path | None = None, pretrained: bo
     else:
         config = model_config(name, pretrained=pretrained or None, **overrides)
     model = DRIIQA(config)
-    for (path, _), (state, _) in zip(files, loaded):
-        load_state(model, state, path)
+    for (path, _), (state, meta) in zip(files, loaded):
+        load_state(model, state, path, saved_config(name, meta))
     return model
 
 
@@ -174,7 +174,8 @@ def training_state(payload: Any) -> tuple[dict[str, torch.Tensor], dict[str, Any
 def load_weights(model: DRIIQA, path: str | Path, expected_sha256: str | None = None) -> dict[str, Any]:
     """Load a weights file into ``model`` (cast to its dtypes); returns the file's own metadata."""
     state, meta = _read_verified(Path(path), expected_sha256)
-    load_state(model, state, path)
+    saved = saved_config(meta["model_name"], meta) if meta.get("model_name") in _VARIANTS else None
+    load_state(model, state, path, saved)
     return meta
 
 
@@ -187,8 +188,34 @@ def _read_verified(path: Path, expected_sha256: str | None) -> tuple[dict[str, t
     return read_weights(path)
 
 
-def load_state(model: DRIIQA, state: dict[str, torch.Tensor], path: str | Path) -> None:
-    """Load ``state`` (read from ``path``) into ``model``, cast to its dtypes; the error names the file."""
+def saved_config(name: str, meta: dict[str, Any]) -> ModelConfig:
+    """The configuration a weights file of variant ``name`` was saved from (its ``meta``: what
+    :func:`read_weights` returns)."""
+    return model_config(name, **rebuild_settings(meta.get("model_overrides", {})))
+
+
+def widen_inputs(model: DRIIQA, state: dict[str, torch.Tensor], saved: ModelConfig) -> dict[str, torch.Tensor]:
+    """``state``, saved from a model whose backbones read ``saved``'s inputs, fitted to ``model``'s where a
+    backbone now reads more (``"rgb"`` or ``"mscn"`` weights into ``"rgb+mscn"``): the saved first-layer
+    weights go to the channels of their own input and the new channels get zeros, so the widened model
+    computes exactly what the saved one did and learns the new channels from there."""
+    widened = dict(state)
+    for field, key in model.input_stems().items():
+        was, now = getattr(saved, field), getattr(model.config, field)
+        parts = now.split("+")
+        if was == now or was not in parts or key not in state:
+            continue
+        weight = state[key]
+        widened[key] = torch.cat([weight if part == was else torch.zeros_like(weight) for part in parts], dim=1)
+    return widened
+
+
+def load_state(model: DRIIQA, state: dict[str, torch.Tensor], path: str | Path,
+               saved: ModelConfig | None = None) -> None:
+    """Load ``state`` (read from ``path``, saved from a model of configuration ``saved`` when known) into
+    ``model``, cast to its dtypes and widened to its inputs (:func:`widen_inputs`); the error names the file."""
+    if saved is not None:
+        state = widen_inputs(model, state, saved)
     own = model.state_dict()
     cast = {k: v.to(own[k].dtype) if k in own and v.is_floating_point() else v for k, v in state.items()}
     try:

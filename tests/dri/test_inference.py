@@ -188,6 +188,51 @@ def test_loading_with_overrides_keeps_the_weights_and_refuses_other_shapes(tiny,
         checkpoint.load_model(path, overrides={"restorer_channels": 8})
 
 
+def test_weights_load_widened_to_two_inputs_and_compute_what_they_did(tiny, tmp_path):
+    """``rgb`` weights into a model whose backbones read ``rgb+mscn`` (stage 2 continuing a release with
+    the override): the first layers keep the file's weights on the image's channels and start at zero on
+    the coefficients', so the scores are the file's, and the coefficients' weights get a gradient to
+    learn from. ``mscn`` weights go to the coefficients' channels; a model saved with two inputs
+    reloads as it was."""
+    from dri.models.dre import LocalNormalize
+
+    path = tmp_path / "tiny.pt"
+    checkpoint.save_inference(path, tiny, "dri_iqa_tiny", {})
+    both = {"dre_input": "rgb+mscn", "predictor_input": "rgb+mscn"}
+    model, info = checkpoint.load_model(path, overrides=both)
+    assert info["model_overrides"] == both
+    x = torch.rand(2, 3, 128, 128)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), tiny(x))
+    own, theirs = model.state_dict(), tiny.state_dict()
+    for key in model.input_stems().values():
+        assert own[key].shape[1] == 6 and torch.equal(own[key][:, :3], theirs[key]) and not own[key][:, 3:].any()
+    model.zero_grad(set_to_none=True)
+    model(x).sum().backward()
+    stems = dict(model.named_parameters())
+    assert all(stems[key].grad[:, 3:].abs().sum() > 0 for key in model.input_stems().values())
+    # the six channels are the backbone's normalised image, then its MSCN coefficients
+    front = model.predictor.normalize(x)
+    torch.testing.assert_close(front[:, 3:], LocalNormalize()(x))
+    torch.testing.assert_close(front[:, :3], tiny.predictor.normalize(x))
+
+    torch.manual_seed(1)
+    mscn = dri.create_model("dri_iqa_tiny", predictor_input="mscn").eval()
+    checkpoint.save_inference(tmp_path / "mscn.pt", mscn, "dri_iqa_tiny", {"predictor_input": "mscn"})
+    widened, _ = checkpoint.load_model(tmp_path / "mscn.pt", overrides={"predictor_input": "rgb+mscn"})
+    key = widened.input_stems()["predictor_input"]
+    assert torch.equal(widened.state_dict()[key][:, 3:], mscn.state_dict()[key])
+    with torch.no_grad():
+        torch.testing.assert_close(widened(x), mscn(x))
+    checkpoint.save_inference(tmp_path / "both.pt", model, "dri_iqa_tiny", both)
+    again = dri.create_model("dri_iqa_tiny", checkpoint=tmp_path / "both.pt").eval()
+    assert (again.config.dre_input, again.config.predictor_input) == ("rgb+mscn", "rgb+mscn")
+    with torch.no_grad():
+        torch.testing.assert_close(again(x), model.eval()(x))
+    with pytest.raises(CheckpointError, match="both.pt: its weights do not fit this model"):
+        checkpoint.load_model(tmp_path / "both.pt", overrides={"predictor_input": "rgb"})
+
+
 @pytest.mark.xfail(strict=True, reason="known gap of the shipped dri_iqa_tiny weights: heavy JPEG can score above "
                    "the pristine photo (see the per-type transfer table in the README)")
 def test_shipped_tiny_weights_rank_a_heavy_jpeg_below_the_pristine_photo():

@@ -34,7 +34,8 @@ def test_every_variant_on_odd_sizes(name):
 
 @pytest.mark.parametrize("switch", [{"restoration": False}, {"split": False}, {"guidance": "tab"},
                                     {"predictor_input": "mscn"}, {"dre_input": "mscn"},
-                                    {"dre_input": "mscn", "predictor_input": "mscn", "mscn_c": 0.05}])
+                                    {"dre_input": "mscn", "predictor_input": "mscn", "mscn_c": 0.05},
+                                    {"dre_input": "rgb+mscn", "predictor_input": "rgb+mscn"}])
 def test_ablations_build_and_run(switch):
     model = dri.create_model("dri_iqa_tiny", **switch)
     with torch.no_grad():

@@ -37,8 +37,9 @@ class ScorePredictor(nn.Module):
 
     Shape:
         x: (B, 3, S, S) in [0, 1] at the input size S (the ViT reads it normalised by its mean and std,
-        or as MSCN coefficients, constant ``mscn_c``, with ``vit_input="mscn"``, or both with ``"rgb+mscn"``); f_q: (B, d); residual: (B, 3, S, S) or
-        None; features: (B, c, S, S) or None. Output: (B,).
+        or as MSCN coefficients, constant ``mscn_c``, with ``vit_input="mscn"``, or both with
+        ``"rgb+mscn"``); f_q: (B, d); residual: (B, 3, S, S) or None; features: (B, c, S, S) or None.
+        Output: (B,).
     """
 
     def __init__(self, vit: str, vit_blocks: tuple[int, ...], input_size: int, rep_dim: int, feature_channels: int,

@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from .config import INITIALISATION_FIELDS, ModelCard, ModelConfig
+from .config import BACKBONE_INPUTS, INITIALISATION_FIELDS, ModelCard, ModelConfig
 from .dri_iqa import DRIIQA
 
 _VARIANTS: dict[str, Callable[[], ModelConfig]] = {}
@@ -203,9 +203,9 @@ def widen_inputs(model: DRIIQA, state: dict[str, torch.Tensor], saved: ModelConf
     for field, key in model.input_stems().items():
         was, now = getattr(saved, field), getattr(model.config, field)
         parts = now.split("+")
-        if was == now or was not in parts or key not in state:
+        weight = state.get(key)
+        if was == now or was not in parts or weight is None or weight.shape[1] != BACKBONE_INPUTS[was]:
             continue
-        weight = state[key]
         widened[key] = torch.cat([weight if part == was else torch.zeros_like(weight) for part in parts], dim=1)
     return widened
 

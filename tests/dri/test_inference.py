@@ -231,6 +231,11 @@ def test_weights_load_widened_to_two_inputs_and_compute_what_they_did(tiny, tmp_
         torch.testing.assert_close(again(x), model.eval()(x))
     with pytest.raises(CheckpointError, match="both.pt: its weights do not fit this model"):
         checkpoint.load_model(tmp_path / "both.pt", overrides={"predictor_input": "rgb"})
+    # a plain state dict records no settings; its six-channel layers are taken as they are, not widened again
+    torch.save(model.state_dict(), tmp_path / "plain.pt")
+    plain = dri.create_model("dri_iqa_tiny", checkpoint=tmp_path / "plain.pt", **both).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(plain(x), model(x))
 
 
 @pytest.mark.xfail(strict=True, reason="known gap of the shipped dri_iqa_tiny weights: heavy JPEG can score above "

@@ -4,8 +4,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
-# what a backbone may read, and its channels: the image, its MSCN coefficients, or both side by side
-BACKBONE_INPUTS = {"rgb": 3, "mscn": 3, "rgb+mscn": 6}
+# what a backbone may read: the image, its MSCN coefficients, or both side by side ("+" joins front
+# ends, three channels each; dri.models.dre.input_front_end builds them)
+BACKBONE_INPUTS = ("rgb", "mscn", "rgb+mscn")
 MSCN_C = 1 / 255  # the MSCN coefficients' constant c on [0, 1] images, as in BRISQUE and NIQE
 
 
@@ -61,7 +62,7 @@ class ModelConfig:
             raise ValueError(f"guidance must be 'tgb' or 'tab', got {self.guidance!r}")
         for name in ("predictor_input", "dre_input"):
             if getattr(self, name) not in BACKBONE_INPUTS:
-                raise ValueError(f"{name} must be one of {tuple(BACKBONE_INPUTS)}, got {getattr(self, name)!r}")
+                raise ValueError(f"{name} must be one of {BACKBONE_INPUTS}, got {getattr(self, name)!r}")
         if not self.mscn_c > 0:
             raise ValueError(f"mscn_c must be positive, got {self.mscn_c!r}")
         object.__setattr__(self, "vit_blocks", tuple(self.vit_blocks))

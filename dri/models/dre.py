@@ -70,23 +70,25 @@ class Concatenate(nn.Module):
         return torch.cat([part(x) for part in self.parts], dim=1)
 
 
-def input_channels(kind: str) -> int:
-    """The channels of what a backbone reads with the front end ``kind`` (one of ``BACKBONE_INPUTS``)."""
+def input_parts(kind: str) -> list[str]:
+    """The front ends a backbone's input ``kind`` (one of ``BACKBONE_INPUTS``) puts side by side, in order."""
     if kind not in BACKBONE_INPUTS:
-        raise ValueError(f"a backbone's input must be one of {tuple(BACKBONE_INPUTS)}, got {kind!r}")
-    return BACKBONE_INPUTS[kind]
+        raise ValueError(f"a backbone's input must be one of {BACKBONE_INPUTS}, got {kind!r}")
+    return kind.split("+")
+
+
+def input_channels(kind: str) -> int:
+    """The channels of what a backbone reads with the input ``kind``: three per front end."""
+    return 3 * len(input_parts(kind))
 
 
 def input_front_end(kind: str, mean, std, c: float = MSCN_C) -> nn.Module:
-    """What a backbone reads (its channels: ``BACKBONE_INPUTS[kind]``): ``"rgb"`` (the image normalised by
-    the backbone's ``mean``/``std``), ``"mscn"`` (its MSCN coefficients with constant ``c``,
-    :class:`LocalNormalize`) or ``"rgb+mscn"`` (both, the image's three channels first)."""
-    input_channels(kind)
-    if kind == "mscn":
-        return LocalNormalize(c=c)
-    if kind == "rgb":
-        return Normalize(mean, std)
-    return Concatenate(Normalize(mean, std), LocalNormalize(c=c))
+    """What a backbone reads: ``"rgb"`` (the image normalised by the backbone's ``mean``/``std``),
+    ``"mscn"`` (its MSCN coefficients with constant ``c``, :class:`LocalNormalize`) or ``"rgb+mscn"``
+    (both, the image's three channels first)."""
+    build = {"rgb": lambda: Normalize(mean, std), "mscn": lambda: LocalNormalize(c=c)}
+    parts = [build[part]() for part in input_parts(kind)]
+    return parts[0] if len(parts) == 1 else Concatenate(*parts)
 
 
 def stem_weight(backbone: nn.Module) -> str:

@@ -11,7 +11,8 @@ from typing import Any
 
 import torch
 
-from .config import BACKBONE_INPUTS, INITIALISATION_FIELDS, ModelCard, ModelConfig
+from .config import INITIALISATION_FIELDS, ModelCard, ModelConfig
+from .dre import input_channels, input_parts
 from .dri_iqa import DRIIQA
 
 _VARIANTS: dict[str, Callable[[], ModelConfig]] = {}
@@ -202,9 +203,9 @@ def widen_inputs(model: DRIIQA, state: dict[str, torch.Tensor], saved: ModelConf
     widened = dict(state)
     for field, key in model.input_stems().items():
         was, now = getattr(saved, field), getattr(model.config, field)
-        parts = now.split("+")
+        parts = input_parts(now)
         weight = state.get(key)
-        if was == now or was not in parts or weight is None or weight.shape[1] != BACKBONE_INPUTS[was]:
+        if was == now or was not in parts or weight is None or weight.shape[1] != input_channels(was):
             continue
         widened[key] = torch.cat([weight if part == was else torch.zeros_like(weight) for part in parts], dim=1)
     return widened

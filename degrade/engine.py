@@ -141,27 +141,27 @@ def _apply_batch(batch: torch.Tensor, plans: list[Plan], quantize: bool, gradien
     return _run_plans(in_range(batch), plans, quantize, gradients)
 
 
-# Seconds per image of each distortion on the CPU, learnt as batches run (a moving average). The
+# Seconds per image of each distortion and backend on the CPU, learnt as batches run (a moving average). The
 # parts of a CPU batch are handed out costliest first, so that the pool's threads do not end on one
 # long part while the others wait (a JPEG 2000 image costs as much as fifteen blurs). It sets the
 # order of work only: each sample's bytes do not depend on which part or thread runs it.
-_CPU_SECONDS: dict[str, float] = {}
+_CPU_SECONDS: dict[tuple[str, str | None], float] = {}
 
 
-def _learn_cost(name: str, seconds: float, images: int) -> None:
+def _learn_cost(key: tuple[str, str | None], seconds: float, images: int) -> None:
     per_image = seconds / max(1, images)
-    before = _CPU_SECONDS.get(name)
-    _CPU_SECONDS[name] = per_image if before is None else 0.8 * before + 0.2 * per_image
+    before = _CPU_SECONDS.get(key)
+    _CPU_SECONDS[key] = per_image if before is None else 0.8 * before + 0.2 * per_image
 
 
 def _part_cost(plans: list[Plan], index: list[int]) -> float:
-    return sum(_CPU_SECONDS.get(step.name, 0.0) for i in index for step in plans[i].steps)
+    return sum(_CPU_SECONDS.get((step.name, step.backend), 0.0) for i in index for step in plans[i].steps)
 
 
 def _parts(batch: torch.Tensor, plans: list[Plan]) -> list[list[int]]:
     """Sample indices of each part of a CPU batch: cache-sized parts (``_cpu.part_images``), at least one
     per pool thread; samples with a whole-batch step (its cost is per call) go in parts of their own.
-    The parts come costliest first, by what each distortion has cost so far (``_CPU_SECONDS``)."""
+    The parts come costliest first, by what each distortion and backend has cost so far (``_CPU_SECONDS``)."""
     whole, rest = [], []
     for i, plan in enumerate(plans):
         (whole if any(get(s.name).whole_batch for s in plan.steps) else rest).append(i)
@@ -184,7 +184,7 @@ def _run_plans(batch: torch.Tensor, plans: list[Plan], quantize: bool, gradients
             start = time.perf_counter()
             result = _run_step(get(name), backend, sub, [plans[i].steps[t] for i in idx], gradients)
             if sub.device.type == "cpu":
-                _learn_cost(name, time.perf_counter() - start, len(idx))
+                _learn_cost(key, time.perf_counter() - start, len(idx))
             return result
 
         batch = map_groups(batch, keys, run)

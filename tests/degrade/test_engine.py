@@ -110,10 +110,21 @@ def test_parts_are_handed_out_costliest_first_once_costs_are_learnt(monkeypatch,
     first = degrade.apply_plans(x, plans)
     engine._CPU_SECONDS.clear()  # learn again, past any first-call costs (caches, lazy imports)
     assert torch.equal(degrade.apply_plans(x, plans), first)
-    assert set(engine._CPU_SECONDS) == {"gaussian_blur", "jpeg2000", "brighten"}
-    assert engine._CPU_SECONDS["jpeg2000"] > engine._CPU_SECONDS["gaussian_blur"]
+    assert set(engine._CPU_SECONDS) == {("gaussian_blur", None), ("jpeg2000", None), ("brighten", None)}
+    assert engine._CPU_SECONDS["jpeg2000", None] > engine._CPU_SECONDS["gaussian_blur", None]
     assert engine._parts(x, plans)[0] == [4]
     assert torch.equal(degrade.apply_plans(x, plans), first)
+
+
+def test_costs_are_learnt_per_backend(monkeypatch):
+    """One distortion's backends cost apart (libjpeg against the differentiable JPEG in torch), so
+    each is timed under its own key and a cheap backend does not inherit the other's cost."""
+    monkeypatch.setattr(engine, "_CPU_SECONDS", {})
+    x = torch.stack([photo("coffee", 48)] * 2)
+    for backend in ("libjpeg", "differentiable"):
+        degrade.apply(x, "jpeg", 3, backend=backend)
+    assert set(engine._CPU_SECONDS) == {("jpeg", "libjpeg"), ("jpeg", "differentiable")}
+    assert all(seconds > 0 for seconds in engine._CPU_SECONDS.values())
 
 
 def test_map_parts_finishes_every_part_before_raising(pool_threads):

@@ -148,6 +148,12 @@ def _apply_batch(batch: torch.Tensor, plans: list[Plan], quantize: bool, gradien
 _CPU_SECONDS: dict[tuple[str, str | None], float] = {}
 
 
+def _op(step: Step) -> tuple[str, str | None]:
+    """What runs a step: its distortion and backend. Steps of one op at one position run as one call,
+    and costs are learnt per op."""
+    return step.name, step.backend
+
+
 def _learn_cost(key: tuple[str, str | None], seconds: float, images: int) -> None:
     per_image = seconds / max(1, images)
     before = _CPU_SECONDS.get(key)
@@ -155,7 +161,7 @@ def _learn_cost(key: tuple[str, str | None], seconds: float, images: int) -> Non
 
 
 def _part_cost(plans: list[Plan], index: list[int]) -> float:
-    return sum(_CPU_SECONDS.get((step.name, step.backend), 0.0) for i in index for step in plans[i].steps)
+    return sum(_CPU_SECONDS.get(_op(step), 0.0) for i in index for step in plans[i].steps)
 
 
 def _parts(batch: torch.Tensor, plans: list[Plan]) -> list[list[int]]:
@@ -177,7 +183,7 @@ def _run_plans(batch: torch.Tensor, plans: list[Plan], quantize: bool, gradients
     if dtype in _LOW_PRECISION:
         batch = batch.float()
     for t in range(max((len(p) for p in plans), default=0)):
-        keys = [(p.steps[t].name, p.steps[t].backend) if t < len(p) else None for p in plans]
+        keys = [_op(p.steps[t]) if t < len(p) else None for p in plans]
 
         def run(sub: torch.Tensor, idx: list[int], key: tuple[str, str | None], t: int = t) -> torch.Tensor:
             name, backend = key

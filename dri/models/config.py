@@ -8,6 +8,9 @@ from dataclasses import dataclass, field
 # ends, three channels each; dri.models.dre.input_front_end builds them)
 BACKBONE_INPUTS = ("rgb", "mscn", "rgb+mscn")
 MSCN_C = 1 / 255  # the MSCN coefficients' constant c on [0, 1] images, as in BRISQUE and NIQE
+# how the score predictor turns the restoration residual x - x_hat into tokens
+# (dri.models.predictor.ScorePredictor.encode_residual says what each does)
+RESIDUAL_ENCODERS = ("conv", "energy")
 
 
 @dataclass(frozen=True)
@@ -28,7 +31,11 @@ class ModelConfig:
     normalises local contrast away entirely, so noise of any strength on a flat region comes out
     alike; a larger c (divisive normalisation with a semi-saturation constant, e.g. 0.05) keeps the
     strength of weak structure (noise on flat regions, lost contrast) and still normalises strong
-    texture. The RS loss and the sampling policy are training options (``dri.train``).
+    texture. ``residual_encoder``: how the predictor reads the restoration residual x - x_hat,
+    ``"conv"`` (two convolutions averaged over each token, as in the paper) or ``"energy"`` (the log of
+    their mean square over each token: how strong the residual is, which the average of a small
+    residual of both signs cancels). The RS loss and the sampling policy are training options
+    (``dri.train``).
     """
 
     dre_backbone: str = "resnet50"
@@ -48,6 +55,7 @@ class ModelConfig:
     dre_input: str = "rgb"
     mscn_c: float = MSCN_C
     residual_channels: int = 32
+    residual_encoder: str = "conv"
     guidance: str = "tgb"
     embed_dim: int = 768
     swin_depth: int = 2
@@ -63,6 +71,8 @@ class ModelConfig:
         for name in ("predictor_input", "dre_input"):
             if getattr(self, name) not in BACKBONE_INPUTS:
                 raise ValueError(f"{name} must be one of {BACKBONE_INPUTS}, got {getattr(self, name)!r}")
+        if self.residual_encoder not in RESIDUAL_ENCODERS:
+            raise ValueError(f"residual_encoder must be one of {RESIDUAL_ENCODERS}, got {self.residual_encoder!r}")
         if not self.mscn_c > 0:
             raise ValueError(f"mscn_c must be positive, got {self.mscn_c!r}")
         object.__setattr__(self, "vit_blocks", tuple(self.vit_blocks))

@@ -34,6 +34,7 @@ class DRIIQA(nn.Module):
             config.vit, config.vit_blocks, config.input_size, rep,
             feature_channels=config.restorer_channels if config.restoration else 0,
             residual_channels=config.residual_channels if config.restoration else 0,
+            residual_encoder=config.residual_encoder,
             embed_dim=config.embed_dim, swin_depth=config.swin_depth, swin_heads=config.swin_heads,
             window=config.window, guided=config.guidance == "tgb", pretrained=config.pretrained,
             weights=config.vit_weights, vit_overrides=config.vit_overrides,

@@ -13,6 +13,11 @@ from torch import nn
 
 from .blocks import SwinStage, TransposedAttention
 from .config import MSCN_C
+
+# the residual energy that the "energy" encoder counts as one unit: log1p(energy / floor) is zero for
+# no residual, and at initialisation a residual of 0.005 (a restorer that changes little) reads about
+# 1 and one of 0.03 about 4
+ENERGY_FLOOR = 1e-7
 from .dre import _timm, input_channels, input_front_end
 
 
@@ -45,7 +50,8 @@ class ScorePredictor(nn.Module):
     def __init__(self, vit: str, vit_blocks: tuple[int, ...], input_size: int, rep_dim: int, feature_channels: int,
                  residual_channels: int, embed_dim: int, swin_depth: int, swin_heads: int, window: int,
                  guided: bool = True, pretrained: bool = False, weights: str | None = None,
-                 vit_overrides: dict | None = None, vit_input: str = "rgb", mscn_c: float = MSCN_C) -> None:
+                 vit_overrides: dict | None = None, vit_input: str = "rgb", mscn_c: float = MSCN_C,
+                 residual_encoder: str = "conv") -> None:
         super().__init__()
         self.vit = _timm(vit, pretrained, weights, num_classes=0, img_size=input_size,
                          in_chans=input_channels(vit_input), **(vit_overrides or {}))
@@ -57,8 +63,15 @@ class ScorePredictor(nn.Module):
         self.vit.prune_intermediate_layers(self.blocks, prune_norm=True, prune_head=True)
         self.grid = input_size // self.vit.patch_embed.patch_size[0]
         width = len(self.blocks) * self.vit.embed_dim + residual_channels
-        self.residual = nn.Sequential(nn.Conv2d(3, residual_channels, 3, padding=1), nn.GELU(),
-                                      nn.Conv2d(residual_channels, residual_channels, 3, padding=1)) if residual_channels else None
+        self.residual = self.residual_mix = None
+        if residual_channels:
+            bias = residual_encoder == "conv"  # without biases, no residual has no energy
+            self.residual = nn.Sequential(nn.Conv2d(3, residual_channels, 3, padding=1, bias=bias), nn.GELU(),
+                                          nn.Conv2d(residual_channels, residual_channels, 3, padding=1, bias=bias))
+            if residual_encoder == "energy":
+                self.residual_mix = nn.Linear(residual_channels, residual_channels)
+                with torch.no_grad():  # start at about the ViT tokens' spread, not several times it
+                    self.residual_mix.weight.mul_(0.2)
         self.guided = guided
         self.guidance1 = Guidance(rep_dim, feature_channels, width) if guided else None
         self.tgb1 = nn.ModuleList([TransposedAttention(width), TransposedAttention(width)])
@@ -77,10 +90,25 @@ class ScorePredictor(nn.Module):
                                                intermediates_only=True, stop_early=True)
         tokens = torch.cat(feats, dim=-1)
         if self.residual is not None:
-            r = residual if residual is not None else torch.zeros_like(x)
-            encoded = F.adaptive_avg_pool2d(self.residual(r), self.grid).flatten(2).transpose(1, 2)
-            tokens = torch.cat([tokens, encoded], dim=-1)
+            tokens = torch.cat([tokens, self.encode_residual(residual if residual is not None else torch.zeros_like(x))],
+                               dim=-1)
         return tokens
+
+    def encode_residual(self, residual: torch.Tensor) -> torch.Tensor:
+        """One token per grid cell from the residual (B, 3, S, S): (B, grid * grid, residual_channels).
+
+        Both encoders filter the residual with two 3x3 convolutions. ``"conv"`` averages their output
+        over each cell. A restorer's residual is small and of both signs, where the GELU between the
+        convolutions is nearly linear, so that average cancels to the biases: every image gets nearly
+        the same tokens, and the predictor cannot use how much the restorer changed. ``"energy"``
+        (convolutions without biases) takes the mean square over each cell instead, the strength of
+        the residual in each learnt band, on a log scale (``ENERGY_FLOOR``) and mixed by a linear map.
+        """
+        h = self.residual(residual)
+        if self.residual_mix is None:
+            return F.adaptive_avg_pool2d(h, self.grid).flatten(2).transpose(1, 2)
+        energy = torch.log1p(F.adaptive_avg_pool2d(h.square(), self.grid) / ENERGY_FLOOR)
+        return self.residual_mix(energy.flatten(2).transpose(1, 2))
 
     def forward(self, x: torch.Tensor, f_q: torch.Tensor, residual: torch.Tensor | None = None,
                 features: torch.Tensor | None = None) -> torch.Tensor:

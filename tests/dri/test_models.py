@@ -35,7 +35,8 @@ def test_every_variant_on_odd_sizes(name):
 @pytest.mark.parametrize("switch", [{"restoration": False}, {"split": False}, {"guidance": "tab"},
                                     {"predictor_input": "mscn"}, {"dre_input": "mscn"},
                                     {"dre_input": "mscn", "predictor_input": "mscn", "mscn_c": 0.05},
-                                    {"dre_input": "rgb+mscn", "predictor_input": "rgb+mscn"}])
+                                    {"dre_input": "rgb+mscn", "predictor_input": "rgb+mscn"},
+                                    {"residual_encoder": "energy"}])
 def test_ablations_build_and_run(switch):
     model = dri.create_model("dri_iqa_tiny", **switch)
     with torch.no_grad():
@@ -111,6 +112,29 @@ def test_dre_input_mscn_makes_the_representations_blind_to_brightness():
         moved = [torch.cat(rgb.represent(v), dim=-1) for v in (x, x + 0.3)]
     torch.testing.assert_close(same[1], same[0], atol=1e-3 * same[0].abs().max().item(), rtol=0)
     assert (moved[1] - moved[0]).abs().max() > 0.05 * moved[0].abs().max()
+
+
+def test_the_energy_residual_encoder_sees_how_strong_the_residual_is():
+    """The paper's encoder (two convolutions, averaged per token) maps a weak and a five times stronger
+    restoration residual to nearly the same tokens: a small residual of both signs averages to the
+    biases. The ``energy`` encoder's tokens move with the strength, and no residual gives exactly its
+    linear map's bias."""
+    noise = torch.randn(2, 3, 128, 128, generator=torch.Generator().manual_seed(0))
+    moved = {}
+    for encoder in ("conv", "energy"):
+        torch.manual_seed(0)
+        predictor = dri.create_model("dri_iqa_tiny", residual_encoder=encoder).predictor
+        with torch.no_grad():
+            weak, strong = predictor.encode_residual(0.006 * noise), predictor.encode_residual(0.03 * noise)
+        assert weak.shape == (2, predictor.grid ** 2, 16)
+        moved[encoder] = (strong - weak).abs().mean() / weak.abs().mean()
+    assert moved["conv"] < 0.02  # measured 0.003
+    assert moved["energy"] > 0.5  # measured 1.0
+    with torch.no_grad():
+        none = predictor.encode_residual(torch.zeros(1, 3, 128, 128))
+    torch.testing.assert_close(none, predictor.residual_mix.bias.expand_as(none))
+    with pytest.raises(ValueError, match="residual_encoder must be one of"):
+        model_config("dri_iqa_tiny", residual_encoder="wavelet")
 
 
 def _with_grad(model: torch.nn.Module) -> set[str]:

@@ -13,12 +13,12 @@ from torch import nn
 
 from .blocks import SwinStage, TransposedAttention
 from .config import MSCN_C
+from .dre import _timm, input_channels, input_front_end
 
 # the residual energy that the "energy" encoder counts as one unit: log1p(energy / floor) is zero for
 # no residual, and at initialisation a residual of 0.005 (a restorer that changes little) reads about
 # 1 and one of 0.03 about 4
 ENERGY_FLOOR = 1e-7
-from .dre import _timm, input_channels, input_front_end
 
 
 class Guidance(nn.Module):

@@ -65,11 +65,12 @@ class ScorePredictor(nn.Module):
         width = len(self.blocks) * self.vit.embed_dim + residual_channels
         self.residual = self.residual_mix = None
         if residual_channels:
-            bias = residual_encoder == "conv"  # without biases, no residual has no energy
-            self.residual = nn.Sequential(nn.Conv2d(3, residual_channels, 3, padding=1, bias=bias), nn.GELU(),
-                                          nn.Conv2d(residual_channels, residual_channels, 3, padding=1, bias=bias))
-            if residual_encoder == "energy":
-                self.residual_mix = nn.Linear(residual_channels, residual_channels)
+            energy = residual_encoder == "energy"
+            c, bias = residual_channels, not energy  # without biases, no residual has no energy
+            self.residual = nn.Sequential(nn.Conv2d(3, c, 3, padding=1, bias=bias), nn.GELU(),
+                                          nn.Conv2d(c, c, 3, padding=1, bias=bias))
+            if energy:
+                self.residual_mix = nn.Linear(c, c)
                 with torch.no_grad():  # start at about the ViT tokens' spread, not several times it
                     self.residual_mix.weight.mul_(0.2)
         self.guided = guided
@@ -90,8 +91,8 @@ class ScorePredictor(nn.Module):
                                                intermediates_only=True, stop_early=True)
         tokens = torch.cat(feats, dim=-1)
         if self.residual is not None:
-            tokens = torch.cat([tokens, self.encode_residual(residual if residual is not None else torch.zeros_like(x))],
-                               dim=-1)
+            r = residual if residual is not None else torch.zeros_like(x)
+            tokens = torch.cat([tokens, self.encode_residual(r)], dim=-1)
         return tokens
 
     def encode_residual(self, residual: torch.Tensor) -> torch.Tensor:

@@ -30,6 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--recipe", help="the config that made the weights (its path is recorded)")
     p.add_argument("--transfer", help="bench_transfer.py's results JSON; the named model's numbers are recorded")
     p.add_argument("--transfer-name", help="which model of the transfer JSON (default: its first)")
+    p.add_argument("--trained-on", help="what the weights were trained on, for the card and the file's metadata "
+                   "(default: the checkpoint's own record, which names the shards' folder as the run saw it)")
     return p
 
 
@@ -62,10 +64,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     out = Path(args.out)
     weights = out / f"{args.name}.safetensors"
+    trained_on = args.trained_on or info.get("trained_on")
     sha = export_safetensors(model, weights, args.name, info.get("model_overrides", {}),
-                             trained_on=info.get("trained_on", ""), step=info.get("step", ""))
+                             trained_on=trained_on or "", step=info.get("step", ""))
     card = {"weights": weights.name, "sha256": sha, "dtype": "float16", "toolkit": __version__,
-            "trained_on": info.get("trained_on"), "recipe": args.recipe, "step": info.get("step"),
+            "trained_on": trained_on, "recipe": args.recipe, "step": info.get("step"),
             "held_out": info.get("metrics")}
     if args.transfer:
         card["transfer"] = transfer_summary(Path(args.transfer), args.transfer_name)

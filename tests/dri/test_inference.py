@@ -146,6 +146,32 @@ def test_safetensors_weights_round_trip_and_torch_hub(tiny, tmp_path):
         dri.load_model(tmp_path / "junk.safetensors")
 
 
+def test_export_writes_weights_and_a_card_that_agree(tiny, tmp_path):
+    """``dri.export``: fp16 weights and a card whose sha256 is the file's; what the weights were trained
+    on comes from the checkpoint unless ``--trained-on`` says it (a run's record names its shards'
+    folder as that run saw it)."""
+    import hashlib
+
+    from safetensors import safe_open
+
+    from dri.export import main as export_main
+
+    path = tmp_path / "best.pt"
+    checkpoint.save_inference(path, tiny, "dri_iqa_tiny", {}, trained_on="shards at /scratch/run", step=7)
+    out = tmp_path / "release"
+    assert export_main(["--checkpoint", str(path), "--name", "dri_iqa_tiny", "--out", str(out)]) == 0
+    card = json.loads((out / "dri_iqa_tiny.json").read_text())
+    assert card["trained_on"] == "shards at /scratch/run" and card["step"] == 7 and card["dtype"] == "float16"
+    assert card["sha256"] == hashlib.sha256((out / "dri_iqa_tiny.safetensors").read_bytes()).hexdigest()
+    assert export_main(["--checkpoint", str(path), "--name", "dri_iqa_tiny", "--out", str(out),
+                        "--trained-on", "the release shards", "--recipe", "dri/configs/tiny-release.yaml"]) == 0
+    card = json.loads((out / "dri_iqa_tiny.json").read_text())
+    assert (card["trained_on"], card["recipe"]) == ("the release shards", "dri/configs/tiny-release.yaml")
+    with safe_open(str(out / "dri_iqa_tiny.safetensors"), "pt") as f:
+        assert f.metadata()["trained_on"] == "the release shards"
+    assert export_main(["--checkpoint", str(path), "--name", "dri_iqa_base", "--out", str(out)]) == 2
+
+
 def test_shipped_tiny_weights_load_offline_and_rank_a_heavy_distortion_lower(tmp_path):
     """The weights inside the package: the card's sha256 matches the file, create_model and the
     predict CLI use them, and they score each pristine built-in photo above its heavy blur."""

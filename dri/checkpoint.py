@@ -69,11 +69,14 @@ def save_inference(path: Path, model: DRIIQA, name: str, overrides: dict[str, An
 
 def export_safetensors(model: DRIIQA, path: str | Path, name: str, overrides: dict[str, Any] | None = None,
                        dtype: torch.dtype = torch.float16, **info: Any) -> str:
-    """Write the model's weights as safetensors (floating tensors in ``dtype``), with the model name,
-    its overrides and ``info`` as text metadata; returns the file's sha256."""
+    """Write the model's weights as safetensors (floating tensors in ``dtype``, but those the model keeps in
+    full precision: :meth:`DRIIQA.full_precision`), with the model name, its overrides and ``info`` as
+    text metadata; returns the file's sha256."""
     from safetensors.torch import save_file
 
-    state = {k: (v.to(dtype) if v.is_floating_point() else v).contiguous() for k, v in model.state_dict().items()}
+    full = model.full_precision()
+    state = {k: (v.to(dtype) if v.is_floating_point() and k not in full else v).contiguous()
+             for k, v in model.state_dict().items()}
     metadata = {"model_name": name, "model_overrides": json.dumps(overrides or {}), "toolkit": __version__,
                 **{k: str(v) for k, v in info.items()}}
     path = Path(path)

@@ -161,6 +161,22 @@ class Stage2Config:
 
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
+STAGES = ("1", "2", "head", "all")  # what one dri.train command runs
+
+
+@dataclass
+class HeadConfig:
+    """The linear quality head (``model.overrides.score_head: linear``): fitted in closed form after stage 2 to
+    the labels of stage 2's training images, which it reads as stage 2's evaluation does (five fixed crops)."""
+
+    fit: bool = False  # fit it at the end of --stage all (--stage head fits it alone)
+    init: str | None = None  # the model to fit it on; default <out>/stage2/best.pt
+    images: int = 4096  # training images read (the first ones of stage 2's training side)
+    batch: int = 32
+
+    def __post_init__(self) -> None:
+        _at_least("head", self, 10, "images")
+        _at_least("head", self, 1, "batch")
 
 
 @dataclass
@@ -175,6 +191,7 @@ class TrainConfig:
     shards: ShardSection = field(default_factory=ShardSection)
     stage1: Stage1Config = field(default_factory=Stage1Config)
     stage2: Stage2Config = field(default_factory=Stage2Config)
+    head: HeadConfig = field(default_factory=HeadConfig)
 
     def __post_init__(self) -> None:
         _at_least("config", self, 0, "workers")

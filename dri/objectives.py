@@ -110,12 +110,12 @@ class ScoreObjective(nn.Module):
         x = to_unit(batch["images"], device)
         target = batch["quality"].to(device).float()
         out = self.model(x, return_all=True)
-        loss = mos_loss(out["score"], target, self.rank_weight)
+        loss = mos_loss(out["predictor_score"], target, self.rank_weight)
         parts = {"loss_mos": loss.detach()}
         if self.content_rank_weight:  # order images of one content (reference) by their labels
             contents = [label.get("content") for label in batch["labels"]]
             same = torch.tensor([[a is not None and a == b for b in contents] for a in contents], device=device)
-            within = rank_loss(out["score"], target, same)
+            within = rank_loss(out["predictor_score"], target, same)
             loss = loss + self.content_rank_weight * within
             parts["loss_content_rank"] = within.detach()
         if self.rs_weight and out["x_hat"] is not None:

@@ -3,7 +3,8 @@
 Stage 1 trains DRE-Net contrastively on group shards, with positives from the recorded
 relations; its end stores the pristine prototypes of the RS loss in the model. Stage 2 trains the
 score predictor and the restoration network on labelled data (``datasets.labelled``), DRE-Net
-frozen by default, and keeps the checkpoint with the best held-out SRCC + PLCC.
+frozen by default, and keeps the checkpoint with the best held-out SRCC + PLCC. The head stage fits
+the linear quality head (``score_head: linear``) of the stage-2 model to the same labels.
 """
 from __future__ import annotations
 
@@ -242,4 +243,67 @@ def train_stage2(cfg: TrainConfig, rt: Runtime, resume: bool) -> dict[str, Any]:
         result.update(best=str(best), best_step=info.get("step"), sha256=info["sha256"], held_out=scores,
                       held_out_images=len(quality))
     log.close()
+    return result
+
+
+# --- the linear quality head -----------------------------------------------------------------------
+
+
+@torch.no_grad()
+def head_features(model: DRIIQA, batches, device: torch.device,
+                  limit: int) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """The head's features of up to ``limit`` labelled images, each the mean over its crops (the head is
+    linear, so the mean of its scores over the crops, which prediction reports, is its score of the mean),
+    their labels, and the source each comes from (a crop's content id up to its ``@``: the photo)."""
+    from datasets.progress import progress
+
+    model.eval()
+    features, targets, sources = [], [], []
+    with progress(total=limit, unit="img", desc="linear head: features") as bar:
+        for batch in batches:
+            crops = batch["images"]  # (B, K, 3, S, S) uint8
+            x = crops.flatten(0, 1).to(device).float() / 255
+            f_q, f_d = model.represent(x)
+            f = model.head.features(f_q, f_d, x).view(crops.shape[0], crops.shape[1], -1).mean(1)
+            take = min(len(f), limit - sum(len(t) for t in targets))
+            features.append(f[:take].cpu())
+            targets.append(torch.tensor([float(label["quality"]) for label in batch["labels"][:take]]))
+            sources += [str(label.get("content", "")).split("@")[0] for label in batch["labels"][:take]]
+            bar.update(take)
+            if sum(len(t) for t in targets) >= limit:
+                break
+    return torch.cat(features), torch.cat(targets), sources
+
+
+def fit_head(cfg: TrainConfig, rt: Runtime) -> dict[str, Any]:
+    """Fit the linear quality head of a stage-2 model to the labels of stage 2's training side (rank 0;
+    the others wait), score the held-out side with it and save ``<out>/head/model.pt``."""
+    hc, s2 = cfg.head, cfg.stage2
+    init = Path(hc.init) if hc.init else Path(cfg.out) / "stage2" / "best.pt"
+    if not init.is_file():
+        raise ConfigError(f"{init}: no stage-2 model to fit the linear head on; run stage 2 first or point "
+                          "--head.init at one")
+    init_name = checkpoint.read_weights(init)[1].get("model_name")
+    if init_name != cfg.model.name:  # checked on every rank, so all of them stop
+        raise ConfigError(f"{init}: a {init_name} model, but model.name is {cfg.model.name}")
+    source = stage2_data(cfg, rt)
+    result: dict[str, Any] = {"init": str(init)}
+    if rt.main:
+        model, info = checkpoint.load_model(init, rt.device, {**cfg.model.overrides, "score_head": "linear"})
+        size = model.config.input_size
+        batches = source.batches("train", split=s2.split, mode="eval", patch=size, batch=hc.batch,
+                                 workers=cfg.workers, distributed=False)
+        features, targets, sources = head_features(model, batches, rt.device, hc.images)
+        fit = model.head.fit(features, targets, groups=sources)
+        print(f"linear head: {fit['images']} images, penalty {fit['alpha']:.3g}, R^2 {fit['r2']:.3f} "
+              f"(left out one at a time {fit['r2_loo']:.3f})", file=sys.stderr)
+        scores, _, labels = evaluate_held_out(model, source, s2.split, hc.batch, cfg.workers, rt.device)
+        path = Path(cfg.out) / "head" / "model.pt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        trained_on = f"{info.get('trained_on') or init}; linear head fitted to {source.describe()}"
+        result.update(fit=fit, held_out=scores, held_out_images=len(labels), model=str(path),
+                      sha256=checkpoint.save_inference(path, model, cfg.model.name, info["model_overrides"],
+                                                       trained_on=trained_on, step=info.get("step"), metrics=scores,
+                                                       head=fit))
+    barrier(rt)
     return result

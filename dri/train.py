@@ -3,7 +3,8 @@
 With no options it runs the tiny recipe end to end on the built-in photos: builds the demo shards
 if they are missing, trains stage 1 (contrastive DRE-Net) and stage 2 (score predictor with
 restoration assistance) on pseudo-MOS labels derived from the shards, and evaluates on held-out
-contents. Settings come from ``--config`` (YAML) and dotted overrides, e.g. ``--stage2.lr 1e-4``.
+contents. Where ``head.fit`` is set (the release recipe), a linear quality head is then fitted in
+closed form to the same labels (``--stage head`` does that step alone). Settings come from ``--config`` (YAML) and dotted overrides, e.g. ``--stage2.lr 1e-4``.
 Under ``torchrun --nproc_per_node N -m dri.train`` it trains with DDP.
 """
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Sequence
 from degrade._cli import HelpFormatter
 
 from . import __version__
+from .config import STAGES
 
 
 def parse(argv: Sequence[str] | None) -> tuple[argparse.Namespace, dict[str, str]]:
@@ -26,8 +28,10 @@ def parse(argv: Sequence[str] | None) -> tuple[argparse.Namespace, dict[str, str
                "--settings prints every setting and its value; dri/configs/tiny.yaml spells out the defaults.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--config", help="YAML config (default: the tiny recipe, dri/configs/tiny.yaml)")
-    parser.add_argument("--stage", choices=("1", "2", "all"), default="all",
-                        help="1: contrastive DRE-Net; 2: score predictor from the stage-1 model; all: both (default)")
+    parser.add_argument("--stage", choices=STAGES, default="all",
+                        help="1: contrastive DRE-Net; 2: score predictor from the stage-1 model; head: fit the linear "
+                             "quality head on the stage-2 model (--head.init another); all: 1 and 2, and the head "
+                             "where head.fit is set (default)")
     parser.add_argument("--resume", action="store_true", help="continue from the run's last checkpoints")
     parser.add_argument("--out", help="run folder (default runs/tiny)")
     parser.add_argument("--settings", action="store_true",
@@ -82,6 +86,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"held-out ({results['stage2']['held_out_images']} images): SRCC {held['srcc']:.3f}, "
               f"PLCC {held['plcc']:.3f}, KRCC {held['krcc']:.3f}, RMSE {held['rmse']:.3f}")
         print(f"best model: {results['stage2']['best']}")
+    if results.get("head", {}).get("model"):
+        head = results["head"]
+        if head.get("held_out"):
+            print(f"linear head, held-out ({head['held_out_images']} images): SRCC {head['held_out']['srcc']:.3f}, "
+                  f"PLCC {head['held_out']['plcc']:.3f}")
+        print(f"model with the linear head: {head['model']}")
     if results.get("stage1", {}).get("sha256"):
         print(f"stage-1 model: {cfg.out}/stage1/model.pt")
     print(json.dumps(results, indent=1, default=str), file=sys.stderr)

@@ -11,18 +11,19 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .config import ConfigError, TrainConfig, save
+from .config import STAGES, ConfigError, TrainConfig, save
 from .loop import Diverged, Interrupted
 from .runtime import barrier, setup_runtime, shutdown
-from .stages import train_stage1, train_stage2
+from .stages import fit_head, train_stage1, train_stage2
 
 __all__ = ["Diverged", "Interrupted", "train"]
 
 
 def train(cfg: TrainConfig, stage: str = "all", resume: bool = False) -> dict[str, Any]:
-    """Run stage 1, stage 2 or both; returns what each stage produced (on rank 0: paths and metrics)."""
-    if stage not in ("1", "2", "all"):
-        raise ConfigError(f"stage must be 1, 2 or all, got {stage!r}")
+    """Run stage 1, stage 2, the linear head's fit, or all of them (the head where ``cfg.head.fit``); returns
+    what each produced (on rank 0: paths and metrics)."""
+    if stage not in STAGES:
+        raise ConfigError(f"stage must be one of {', '.join(STAGES)}, got {stage!r}")
     try:
         rt = setup_runtime(cfg.device)
     except ValueError as error:
@@ -30,7 +31,7 @@ def train(cfg: TrainConfig, stage: str = "all", resume: bool = False) -> dict[st
     run = Path(cfg.out)
     try:
         existing = [p for p in (run / "stage1" / "last.pt", run / "stage2" / "last.pt") if p.is_file()]
-        if existing and not resume:  # checked on every rank, so all of them stop
+        if existing and not resume and stage != "head":  # fitting the head trains nothing  # checked on every rank, so all of them stop
             raise ConfigError(f"{run} already has training checkpoints ({existing[0]}); pass --resume to continue, "
                               "or choose another --out")
         if rt.main:
@@ -42,8 +43,15 @@ def train(cfg: TrainConfig, stage: str = "all", resume: bool = False) -> dict[st
             results["stage1"] = train_stage1(cfg, rt, resume)
         if stage in ("2", "all"):
             results["stage2"] = train_stage2(cfg, rt, resume)
-        if rt.main:
-            (run / "results.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
+        if stage == "head" or (stage == "all" and cfg.head.fit):
+            results["head"] = fit_head(cfg, rt)
+        if rt.main:  # what earlier commands on this run produced stays, what this one redid is replaced
+            path = run / "results.json"
+            try:
+                earlier = json.loads(path.read_text()) if path.is_file() else {}
+            except ValueError:  # cut short by a crash: this command's results replace it
+                earlier = {}
+            path.write_text(json.dumps({**earlier, **results}, indent=1, default=str) + "\n")
         return results
     finally:
         shutdown()

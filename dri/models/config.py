@@ -11,6 +11,9 @@ MSCN_C = 1 / 255  # the MSCN coefficients' constant c on [0, 1] images, as in BR
 # how the score predictor turns the restoration residual x - x_hat into tokens
 # (dri.models.predictor.ScorePredictor.encode_residual says what each does)
 RESIDUAL_ENCODERS = ("conv", "energy")
+# what gives a model's score: the score predictor, or a linear head fitted after stage 2
+# (dri.models.head.LinearQualityHead)
+SCORE_HEADS = ("predictor", "linear")
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,7 @@ class ModelConfig:
     mscn_c: float = MSCN_C
     residual_channels: int = 32
     residual_encoder: str = "conv"
+    score_head: str = "predictor"
     guidance: str = "tgb"
     embed_dim: int = 768
     swin_depth: int = 2
@@ -73,6 +77,8 @@ class ModelConfig:
                 raise ValueError(f"{name} must be one of {BACKBONE_INPUTS}, got {getattr(self, name)!r}")
         if self.residual_encoder not in RESIDUAL_ENCODERS:
             raise ValueError(f"residual_encoder must be one of {RESIDUAL_ENCODERS}, got {self.residual_encoder!r}")
+        if self.score_head not in SCORE_HEADS:
+            raise ValueError(f"score_head must be one of {SCORE_HEADS}, got {self.score_head!r}")
         if not self.mscn_c > 0:
             raise ValueError(f"mscn_c must be positive, got {self.mscn_c!r}")
         object.__setattr__(self, "vit_blocks", tuple(self.vit_blocks))

@@ -9,6 +9,7 @@ from torch import nn
 
 from .config import ModelConfig
 from .dre import DRENet, stem_weight
+from .head import LinearQualityHead
 from .predictor import ScorePredictor
 from .restoration import RestorationNet
 
@@ -16,7 +17,8 @@ from .restoration import RestorationNet
 class DRIIQA(nn.Module):
     """No-reference quality model with dual representations and restoration assistance.
 
-    ``model(x)`` scores images (B, 3, H, W) in [0, 1]; inputs of another size than
+    ``model(x)`` scores images (B, 3, H, W) in [0, 1] (with the fitted linear head where the config
+    asks for one, else with the score predictor); inputs of another size than
     ``config.input_size`` are resized to it (use five-crop evaluation for the protocol).
     The parts are usable alone: ``represent(x) -> (f_q, f_d)``, ``restore(x, f_d) -> (x_hat,
     features)``. The pristine prototypes of the RS loss are buffers, saved with the weights.
@@ -39,6 +41,7 @@ class DRIIQA(nn.Module):
             window=config.window, guided=config.guidance == "tgb", pretrained=config.pretrained,
             weights=config.vit_weights, vit_overrides=config.vit_overrides,
             vit_input=config.predictor_input, mscn_c=config.mscn_c)
+        self.head = LinearQualityHead(rep) if config.score_head == "linear" else None
         self.register_buffer("prototype_q", torch.zeros(rep))
         self.register_buffer("prototype_d", torch.zeros(rep))
 
@@ -67,10 +70,22 @@ class DRIIQA(nn.Module):
         if self.restorer is not None:
             x_hat, features = self.restorer(x, f_d)
             residual = x - x_hat
-        score = self.predictor(x, f_q, residual, features)
+        predicted = self.predictor(x, f_q, residual, features)
+        score = self.head(self.head.features(f_q, f_d, x)) if self.has_head else predicted
         if not return_all:
             return score
-        return {"score": score, "f_q": f_q, "f_d": f_d, "x_hat": x_hat, "features": features, "input": x}
+        return {"score": score, "predictor_score": predicted, "f_q": f_q, "f_d": f_d, "x_hat": x_hat,
+                "features": features, "input": x}
+
+    @property
+    def has_head(self) -> bool:
+        """Whether a fitted linear head gives the score (``score_head="linear"``, after ``dri.train --stage head``)."""
+        return self.head is not None and self.head.fitted
+
+    def full_precision(self) -> set[str]:
+        """State-dict names kept in float32 when the weights are exported in half precision: the linear
+        head's standardisation and weights, whose products with unnormalised features would lose digits."""
+        return {k for k in self.state_dict() if k.startswith("head.")}
 
     @property
     def has_prototypes(self) -> bool:

@@ -218,6 +218,8 @@ def load_state(model: DRIIQA, state: dict[str, torch.Tensor], path: str | Path,
     if saved is not None:
         state = widen_inputs(model, state, saved)
     own = model.state_dict()
+    if model.head is not None:  # a model saved before its linear head was fitted (or built) has none yet
+        state = {**{k: v for k, v in own.items() if k.startswith("head.")}, **state}
     cast = {k: v.to(own[k].dtype) if k in own and v.is_floating_point() else v for k, v in state.items()}
     try:
         model.load_state_dict(cast)

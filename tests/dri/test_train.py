@@ -130,6 +130,29 @@ def test_stage_two_applies_model_overrides_on_top_of_its_init(shards, stage1_mod
     assert not (tmp_path / "o" / "stage2").exists()
 
 
+def test_the_linear_head_is_fitted_on_a_stage_two_model(shards, stage1_model, tmp_path, capsys):
+    """--stage head fits the head of the stage-2 model to stage 2's labels, scores the held-out side with it
+    and saves a model that scores with it; the same command gives the same head; no stage-2 model, no fit."""
+    extra = ["--stage2.init", str(stage1_model), "--stage2.steps", "2", "--head.images", "24", "--head.batch", "8"]
+    with pytest.raises(ConfigError, match="--head.init"):
+        train(_cfg(shards, tmp_path / "none", extra), "head")
+    assert train(_cfg(shards, tmp_path / "h", extra), "2")["stage2"]["steps"] == 2
+    capsys.readouterr()
+    assert train_main([*sum(overrides(shards, tmp_path / "h", [*extra, "--stage", "head"]).items(), ())]) == 0
+    assert "model with the linear head" in capsys.readouterr().out
+    results = json.loads((tmp_path / "h" / "results.json").read_text())["head"]
+    assert results["fit"]["images"] == 24 and results["held_out_images"] > 5 and "srcc" in results["held_out"]
+    model, info = checkpoint.load_model(results["model"])
+    assert model.has_head and info["model_overrides"] == {"score_head": "linear"} and info["head"]["alpha"] > 0
+    with torch.no_grad():
+        out = model(torch.rand(2, 3, 128, 128, generator=torch.Generator().manual_seed(0)), return_all=True)
+    assert not torch.equal(out["score"], out["predictor_score"])
+    again = train(_cfg(shards, tmp_path / "h2", [*extra, "--head.init", str(tmp_path / "h" / "stage2" / "best.pt")]),
+                  "head")["head"]
+    refit = checkpoint.load_model(again["model"])[0]
+    assert all(torch.equal(v, refit.state_dict()[k]) for k, v in model.state_dict().items())
+
+
 def test_stage_two_on_a_native_dataset(shards, tmp_path):
     root = layouts.kadid(tmp_path / "kadid", refs=4, types=3, levels=2)
     cfg = _cfg(shards, tmp_path / "native", ["--stage2.data", "kadid10k", "--stage2.root", str(root),

@@ -1,0 +1,116 @@
+"""The linear quality head: a score from DRE-Net's two vectors and the image's natural-scene statistics.
+
+The score predictor (TGB + Swin over a ViT) reads the image itself and, trained on few photos, learns
+their content along with their quality. This head reads only what is content-normalised or
+label-free: the quality and degradation vectors ``f_q``, ``f_d`` of DRE-Net (trained contrastively in
+stage 1, never on labels) and the 36 NSS statistics of :mod:`dri.models.nss`. It is a linear map,
+fitted in closed form (ridge regression on standardised features, the penalty chosen by leave-one-out
+error) to the labels of training images after stage 2 (``dri.train --stage head``); it has buffers,
+no parameters, and they stay in float32 when the weights are exported in half precision.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from .nss import PATCH, STATISTICS, nss_statistics
+
+ALPHAS = tuple(float(a) for a in torch.logspace(-3, 4, 15, dtype=torch.float64))
+FOLDS = 5
+NSS_STRIDE = PATCH // 3  # overlapping patches: a 128 px input gives 2 x 2 of them
+
+
+class LinearQualityHead(nn.Module):
+    """``score = standardise([f_q, f_d, nss(x)]) @ weight + bias``; unfitted (all zeros) until :meth:`fit`."""
+
+    def __init__(self, rep_dim: int) -> None:
+        super().__init__()
+        width = 2 * rep_dim + STATISTICS
+        for name, size in (("mean", width), ("scale", width), ("weight", width), ("bias", 1), ("alpha", 1)):
+            self.register_buffer(name, torch.zeros(size))
+
+    @property
+    def fitted(self) -> bool:
+        return bool(self.scale.abs().sum() > 0)
+
+    @staticmethod
+    def features(f_q: torch.Tensor, f_d: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """(B, 2 d + 36) float32: the head's input for images ``x`` (B, 3, S, S) in [0, 1] with vectors f_q, f_d."""
+        return torch.cat([f_q.float(), f_d.float(), nss_statistics(x, NSS_STRIDE).to(f_q.device).float()], 1)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return ((features.float() - self.mean) / self.scale) @ self.weight + self.bias
+
+    @torch.no_grad()
+    def fit(self, features: torch.Tensor, targets: torch.Tensor, groups: Sequence[str] | None = None,
+            alphas: tuple[float, ...] = ALPHAS, folds: int = FOLDS) -> dict[str, float]:
+        """Fit to ``features`` (N, F) and ``targets`` (N,); returns the chosen penalty and the fit's R^2 on
+        these images and on images it did not see.
+
+        With ``groups`` (each image's source photo) the penalty is the one that predicts best the
+        sources left out, ``folds`` folds of whole sources: what the head must do on new photos.
+        Without, each image is left out alone, which rewards what the training photos share."""
+        x, y = features.double().cpu(), targets.double().cpu()
+        if x.ndim != 2 or x.shape[1] != self.weight.numel() or y.shape != (x.shape[0],):
+            raise ValueError(f"features must be (N, {self.weight.numel()}) and targets (N,), got "
+                             f"{tuple(x.shape)} and {tuple(y.shape)}")
+        if x.shape[0] < 10:
+            raise ValueError(f"fitting the quality head needs at least 10 images, got {x.shape[0]}")
+        mean, scale = x.mean(0), x.std(0)
+        scale = torch.where(scale > 1e-12, scale, torch.ones_like(scale))  # a constant feature gets no weight
+        z = (x - mean) / scale
+        if groups is not None:
+            errors = _grouped_errors(z, y, list(groups), alphas, folds)
+        else:
+            errors = _leave_one_out_errors(z, y, alphas)
+        alpha = alphas[int(torch.argmin(errors))]
+        weight, offset = _ridge(z, y, alpha)
+        variance = float((y - y.mean()).square().mean())
+        fitted = z @ weight + offset
+        self.mean.copy_(mean), self.scale.copy_(scale), self.weight.copy_(weight)
+        self.bias.fill_(float(offset)), self.alpha.fill_(alpha)
+        return {"alpha": alpha, "images": len(y), "r2": 1 - float((y - fitted).square().mean()) / variance,
+                "r2_unseen": 1 - float(errors.min()) / variance,
+                "unseen": "whole sources left out" if groups is not None else "one image left out"}
+
+
+def _ridge(z: torch.Tensor, y: torch.Tensor, alpha: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Weights and intercept of ridge regression on standardised features (the intercept not penalised)."""
+    zc, offset = z - z.mean(0), y.mean()
+    u, s, vt = torch.linalg.svd(zc, full_matrices=False)
+    weight = vt.T @ ((u.T @ (y - offset)) * s / (s * s + alpha))
+    return weight, offset - z.mean(0) @ weight
+
+
+def _leave_one_out_errors(z: torch.Tensor, y: torch.Tensor, alphas: tuple[float, ...]) -> torch.Tensor:
+    """Mean squared error of each penalty on each image left out in turn (closed form, one SVD)."""
+    zc, offset = z - z.mean(0), y.mean()
+    u, s, _ = torch.linalg.svd(zc, full_matrices=False)
+    uy = u.T @ (y - offset)
+    errors = []
+    for alpha in alphas:
+        shrink = s * s / (s * s + alpha)
+        fitted = u @ (shrink * uy) + offset
+        leverage = (u * u) @ shrink + 1 / len(y)  # the intercept's share included
+        errors.append(((y - fitted) / (1 - leverage)).square().mean())
+    return torch.stack(errors)
+
+
+def _grouped_errors(z: torch.Tensor, y: torch.Tensor, groups: list[str], alphas: tuple[float, ...],
+                    folds: int) -> torch.Tensor:
+    """Mean squared error of each penalty on the images of sources left out: the sorted sources dealt
+    into ``folds`` folds, each fold predicted by a fit on the others."""
+    names = sorted(set(groups))
+    if len(names) < 2:
+        raise ValueError(f"leaving sources out needs images of at least 2 sources, got {len(names)}")
+    fold_of = {name: i % min(folds, len(names)) for i, name in enumerate(names)}
+    fold = torch.tensor([fold_of[g] for g in groups])
+    squared = torch.zeros(len(alphas), dtype=z.dtype)
+    for k in fold.unique():
+        test = fold == k
+        for i, alpha in enumerate(alphas):
+            weight, offset = _ridge(z[~test], y[~test], alpha)
+            squared[i] += (z[test] @ weight + offset - y[test]).square().sum()
+    return squared / len(y)

@@ -1,0 +1,133 @@
+"""The natural-scene statistics and the linear quality head: what they measure, the closed-form fit, and
+that the fitted head gives the model's score and survives half-precision export."""
+from __future__ import annotations
+
+import math
+
+import kornia
+import pytest
+import torch
+
+import dri
+from dri import checkpoint
+from dri.models.head import LinearQualityHead
+from dri.models.nss import STATISTICS, _aggd, _ggd, nss_statistics, patch_statistics
+
+
+def _photo(name: str = "astronaut", side: int = 192) -> torch.Tensor:
+    from degrade.samples import load_sample
+
+    image = load_sample(name)
+    return image[None, :, :side, :side]
+
+
+def test_generalised_gaussian_shapes_are_recovered_from_samples():
+    g = torch.Generator().manual_seed(0)
+    gauss = torch.randn(4, 20000, generator=g, dtype=torch.float64)
+    laplace = torch.distributions.Laplace(0.0, 1.0).sample((4, 20000)).double()
+    assert torch.allclose(_ggd(gauss)[:, 0], torch.full((4,), 2.0, dtype=torch.float64), atol=0.1)
+    assert torch.allclose(_ggd(laplace)[:, 0], torch.full((4,), 1.0, dtype=torch.float64), atol=0.1)
+    assert torch.allclose(_ggd(2 * gauss)[:, 1], torch.full((4,), 4.0, dtype=torch.float64), rtol=0.05)
+    # an asymmetric Gaussian: deviation 0.5 on the left, 2 on the right, each side's mass in proportion
+    left_side = torch.rand(4, 20000, generator=g, dtype=torch.float64) < 0.5 / 2.5
+    skewed = torch.where(left_side, -0.5 * gauss.abs(), 2 * gauss.abs())
+    shape, mean, left, right = _aggd(skewed).unbind(-1)
+    assert torch.allclose(left.sqrt(), torch.full((4,), 0.5, dtype=torch.float64), rtol=0.05)
+    assert torch.allclose(right.sqrt(), torch.full((4,), 2.0, dtype=torch.float64), rtol=0.05)
+    assert (mean > 0).all() and torch.allclose(shape, torch.full((4,), 2.0, dtype=torch.float64), atol=0.15)
+
+
+def test_statistics_divide_out_contrast_and_see_noise():
+    photo = _photo()
+    base = nss_statistics(photo)
+    assert base.shape == (1, STATISTICS) and base.dtype == torch.float64
+    noisy = (photo + 0.1 * torch.randn(photo.shape, generator=torch.Generator().manual_seed(0))).clamp(0, 1)
+    blurred = nss_statistics(kornia.filters.gaussian_blur2d(photo, (9, 9), (2.0, 2.0)))
+    dimmer = nss_statistics(0.5 * photo + 0.25)
+    shape, variance = base[0, 0], base[0, 1]  # of the coefficients at the first scale
+    # noise makes the coefficients wider and flatter-topped, blur narrows them
+    assert nss_statistics(noisy)[0, 0] > shape + 0.3 and nss_statistics(noisy)[0, 1] > 2 * variance
+    assert blurred[0, 1] < variance / 3
+    # halving the contrast around mid-grey moves them far less than either
+    assert (dimmer[0, 0] - shape).abs() < 0.1 and (dimmer[0, 1] - variance).abs() < 0.5 * (variance - blurred[0, 1])
+    # a batch is its images one by one; overlapping patches include the side-by-side ones
+    pair = torch.cat([photo, noisy])
+    assert torch.equal(nss_statistics(pair), torch.cat([base, nss_statistics(noisy)]))
+    features, sharpness = patch_statistics(photo, stride=48)
+    assert features.shape == (1, 9, STATISTICS) and sharpness.shape == (1, 9)
+    assert torch.equal(features[0, [0, 2, 6, 8]], patch_statistics(photo)[0][0])
+
+
+def test_small_images_are_one_patch_and_tiny_ones_refused():
+    assert nss_statistics(torch.rand(1, 3, 40, 70)).shape == (1, STATISTICS)
+    with pytest.raises(ValueError, match="at least 8 x 8"):
+        nss_statistics(torch.rand(1, 3, 7, 64))
+
+
+def test_ridge_fit_recovers_a_linear_rule_and_shrinks_noise():
+    g = torch.Generator().manual_seed(0)
+    head = LinearQualityHead(rep_dim=4)
+    width = 2 * 4 + STATISTICS
+    x = torch.randn(400, width, generator=g) * torch.linspace(0.1, 10, width)  # features of unlike scales
+    true = torch.zeros(width)
+    true[[0, 5, 20]] = torch.tensor([1.0, -2.0, 0.5])
+    y = (x / torch.linspace(0.1, 10, width)) @ true + 0.3
+    fit = head.fit(x, y)
+    assert fit["r2"] > 0.999 and fit["r2_unseen"] > 0.999 and fit["alpha"] <= 0.01
+    assert torch.allclose(head(x), y, atol=1e-2) and head.fitted
+    noise = torch.randn(400, generator=g)
+    fit = LinearQualityHead(rep_dim=4).fit(x, noise)
+    assert fit["r2_unseen"] < 0.05 and fit["alpha"] >= 100  # nothing to learn: the penalty takes over
+    with pytest.raises(ValueError, match="features must be"):
+        head.fit(x[:, :5], y)
+
+
+def test_leaving_sources_out_chooses_the_penalty_that_carries_to_new_sources():
+    """Images of 8 sources whose label is a shared rule plus an offset that feature 0 reveals only within
+    each source: leaving single images out rewards learning the offsets (a small penalty), leaving
+    whole sources out shows they do not carry (a larger one, and a lower R^2 on unseen sources)."""
+    g = torch.Generator().manual_seed(0)
+    width = 2 * 4 + STATISTICS
+    sources = [f"photo{i % 8}" for i in range(480)]
+    source = torch.tensor([i % 8 for i in range(480)])
+    x = torch.randn(480, width, generator=g)
+    offsets = torch.randn(8, generator=g)
+    x[:, 0] = offsets[source] * 3 + 0.05 * torch.randn(480, generator=g)  # a source's fingerprint
+    y = x[:, 1] + offsets[source].square() * 2 + 0.1 * torch.randn(480, generator=g)
+    by_image = LinearQualityHead(rep_dim=4).fit(x, y)
+    by_source = LinearQualityHead(rep_dim=4).fit(x, y, groups=sources, folds=4)
+    assert by_source["unseen"] == "whole sources left out" and by_image["unseen"] == "one image left out"
+    assert by_source["r2_unseen"] < by_image["r2_unseen"]
+    with pytest.raises(ValueError, match="at least 2 sources"):
+        LinearQualityHead(rep_dim=4).fit(x, y, groups=["one"] * 480)
+
+
+def test_a_fitted_head_gives_the_score_and_keeps_full_precision_in_export(tmp_path):
+    torch.manual_seed(0)
+    model = dri.create_model("dri_iqa_tiny", score_head="linear").eval()
+    x = torch.rand(12, 3, 128, 128, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        before = model(x, return_all=True)
+        assert not model.has_head and torch.equal(before["score"], before["predictor_score"])
+        f_q, f_d = model.represent(x)
+        features = model.head.features(f_q, f_d, x)
+        model.head.fit(features, torch.linspace(0.2, 0.9, 12))
+        after = model(x, return_all=True)
+    assert model.has_head and torch.equal(after["predictor_score"], before["predictor_score"])
+    assert torch.allclose(after["score"], model.head(features))
+    path = tmp_path / "w.safetensors"
+    checkpoint.export_safetensors(model, path, "dri_iqa_tiny", {"score_head": "linear"})
+    state, _ = checkpoint.read_weights(path)
+    assert all(state[k].dtype == torch.float32 for k in model.full_precision()) and model.full_precision()
+    assert state["prototype_q"].dtype == torch.float16
+    loaded = dri.create_model("dri_iqa_tiny", checkpoint=path).eval()
+    assert loaded.has_head and all(torch.equal(v, state[k]) for k, v in loaded.head.state_dict(prefix="head.").items())
+    with torch.no_grad():  # half-precision network, full-precision head: the scores agree to fp16's digits
+        assert (loaded(x) - after["score"]).abs().max() < 0.02
+    # a model saved before its head existed loads into one with an unfitted head
+    plain = dri.create_model("dri_iqa_tiny")
+    checkpoint.export_safetensors(plain, tmp_path / "p.safetensors", "dri_iqa_tiny")
+    widened = dri.create_model("dri_iqa_tiny", checkpoint=tmp_path / "p.safetensors", score_head="linear")
+    assert widened.head is not None and not widened.has_head
+    with torch.no_grad():
+        assert math.isfinite(float(widened(x[:1])))

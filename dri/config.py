@@ -167,15 +167,22 @@ STAGES = ("1", "2", "head", "all")  # what one dri.train command runs
 @dataclass
 class HeadConfig:
     """The linear quality head (``model.overrides.score_head: linear``): fitted in closed form after stage 2 to
-    the labels of stage 2's training images, which it reads as stage 2's evaluation does (five fixed crops)."""
+    stage 2's kind of labels, on the training side of its own group shards, read as stage 2's evaluation reads
+    images (five fixed crops). Its shards are the stage-1 shards' spec with the ``source``, ``seed`` and
+    ``groups`` below: content the network never trained on, since the head's features of the very crops
+    stage 1 learnt from carry less to new photos (BENCHMARKS.md)."""
 
     fit: bool = False  # fit it at the end of --stage all (--stage head fits it alone)
     init: str | None = None  # the model to fit it on; default <out>/stage2/best.pt
-    images: int = 4096  # training images read (the first ones of stage 2's training side)
+    path: str = "shards-head"  # its shards, built when missing
+    source: str | None = None  # their pristine content; default: the stage-1 shards' source
+    seed: int = 1
+    groups: int = 1024
+    images: int = 4096  # training images read at most
     batch: int = 32
 
     def __post_init__(self) -> None:
-        _at_least("head", self, 10, "images")
+        _at_least("head", self, 10, "images", "groups")
         _at_least("head", self, 1, "batch")
 
 

@@ -4,14 +4,15 @@ Stage 1 trains DRE-Net contrastively on group shards, with positives from the re
 relations; its end stores the pristine prototypes of the RS loss in the model. Stage 2 trains the
 score predictor and the restoration network on labelled data (``datasets.labelled``), DRE-Net
 frozen by default, and keeps the checkpoint with the best held-out SRCC + PLCC. The head stage fits
-the linear quality head (``score_head: linear``) of the stage-2 model to the same labels.
+the linear quality head (``score_head: linear``) of the stage-2 model to the same kind of labels, on
+shards of content the network did not train on.
 """
 from __future__ import annotations
 
 import math
 import subprocess
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -276,8 +277,8 @@ def head_features(model: DRIIQA, batches, device: torch.device,
 
 
 def fit_head(cfg: TrainConfig, rt: Runtime) -> dict[str, Any]:
-    """Fit the linear quality head of a stage-2 model to the labels of stage 2's training side (rank 0;
-    the others wait), score the held-out side with it and save ``<out>/head/model.pt``."""
+    """Fit the linear quality head of a stage-2 model to the pseudo-labels of the training side of the head's
+    own shards (rank 0; the others wait), score their held-out side with it and save ``<out>/head/model.pt``."""
     hc, s2 = cfg.head, cfg.stage2
     init = Path(hc.init) if hc.init else Path(cfg.out) / "stage2" / "best.pt"
     if not init.is_file():
@@ -286,7 +287,11 @@ def fit_head(cfg: TrainConfig, rt: Runtime) -> dict[str, Any]:
     init_name = checkpoint.read_weights(init)[1].get("model_name")
     if init_name != cfg.model.name:  # checked on every rank, so all of them stop
         raise ConfigError(f"{init}: a {init_name} model, but model.name is {cfg.model.name}")
-    source = stage2_data(cfg, rt)
+    if s2.data != "pseudo":
+        raise ConfigError(f"head: fitting the linear head needs pseudo-MOS labels of group shards (stage2.data pseudo), "
+                          f"not {s2.data}")
+    shards = replace(cfg.shards, path=hc.path, source=hc.source or cfg.shards.source, seed=hc.seed, groups=hc.groups)
+    source = stage2_data(replace(cfg, shards=shards, stage2=replace(s2, root=None)), rt)
     result: dict[str, Any] = {"init": str(init)}
     if rt.main:
         model, info = checkpoint.load_model(init, rt.device, {**cfg.model.overrides, "score_head": "linear"})
@@ -296,7 +301,7 @@ def fit_head(cfg: TrainConfig, rt: Runtime) -> dict[str, Any]:
         features, targets, sources = head_features(model, batches, rt.device, hc.images)
         fit = model.head.fit(features, targets, groups=sources)
         print(f"linear head: {fit['images']} images, penalty {fit['alpha']:.3g}, R^2 {fit['r2']:.3f} "
-              f"(left out one at a time {fit['r2_loo']:.3f})", file=sys.stderr)
+              f"({fit['unseen']}: {fit['r2_unseen']:.3f})", file=sys.stderr)
         scores, _, labels = evaluate_held_out(model, source, s2.split, hc.batch, cfg.workers, rt.device)
         path = Path(cfg.out) / "head" / "model.pt"
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -131,17 +131,24 @@ def test_stage_two_applies_model_overrides_on_top_of_its_init(shards, stage1_mod
 
 
 def test_the_linear_head_is_fitted_on_a_stage_two_model(shards, stage1_model, tmp_path, capsys):
-    """--stage head fits the head of the stage-2 model to stage 2's labels, scores the held-out side with it
-    and saves a model that scores with it; the same command gives the same head; no stage-2 model, no fit."""
-    extra = ["--stage2.init", str(stage1_model), "--stage2.steps", "2", "--head.images", "24", "--head.batch", "8"]
+    """--stage head builds the head's own shards (content stage 1 did not see), fits the head of the stage-2
+    model to their pseudo-labels, scores their held-out side with it and saves a model that scores with it;
+    the same command gives the same head; no stage-2 model, no fit."""
+    extra = ["--stage2.init", str(stage1_model), "--stage2.steps", "2", "--head.images", "24", "--head.batch", "8",
+             "--head.path", str(tmp_path / "head-shards"), "--head.groups", "12", "--head.source", "samples,synthetic:40",
+             "--shards.per_shard", "6", "--shards.size", "128"]
     with pytest.raises(ConfigError, match="--head.init"):
         train(_cfg(shards, tmp_path / "none", extra), "head")
     assert train(_cfg(shards, tmp_path / "h", extra), "2")["stage2"]["steps"] == 2
     capsys.readouterr()
     assert train_main([*sum(overrides(shards, tmp_path / "h", [*extra, "--stage", "head"]).items(), ())]) == 0
     assert "model with the linear head" in capsys.readouterr().out
-    results = json.loads((tmp_path / "h" / "results.json").read_text())["head"]
-    assert results["fit"]["images"] == 24 and results["held_out_images"] > 5 and "srcc" in results["held_out"]
+    results = json.loads((tmp_path / "h" / "results.json").read_text())
+    assert results["stage2"]["steps"] == 2  # the earlier command's results stay beside the head's
+    results = results["head"]
+    manifest = json.loads((tmp_path / "head-shards" / "_meta" / "manifest.json").read_text())
+    assert manifest["groups"] == 12
+    assert results["fit"]["images"] == 24 and results["fit"]["unseen"] == "whole sources left out" and results["held_out_images"] > 5 and "srcc" in results["held_out"]
     model, info = checkpoint.load_model(results["model"])
     assert model.has_head and info["model_overrides"] == {"score_head": "linear"} and info["head"]["alpha"] > 0
     with torch.no_grad():

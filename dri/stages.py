@@ -266,12 +266,12 @@ def head_features(model: DRIIQA, batches, device: torch.device,
             x = crops.flatten(0, 1).to(device).float() / 255
             f_q, f_d = model.represent(x)
             f = model.head.features(f_q, f_d, x).view(crops.shape[0], crops.shape[1], -1).mean(1)
-            take = min(len(f), limit - sum(len(t) for t in targets))
-            features.append(f[:take].cpu())
-            targets.append(torch.tensor([float(label["quality"]) for label in batch["labels"][:take]]))
-            sources += [str(label.get("content", "")).split("@")[0] for label in batch["labels"][:take]]
-            bar.update(take)
-            if sum(len(t) for t in targets) >= limit:
+            labels = batch["labels"][: limit - len(sources)]
+            features.append(f[: len(labels)].cpu())
+            targets.append(torch.tensor([float(label["quality"]) for label in labels]))
+            sources += [str(label.get("content", "")).split("@")[0] for label in labels]
+            bar.update(len(labels))
+            if len(sources) >= limit:
                 break
     return torch.cat(features), torch.cat(targets), sources
 

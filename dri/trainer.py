@@ -31,7 +31,8 @@ def train(cfg: TrainConfig, stage: str = "all", resume: bool = False) -> dict[st
     run = Path(cfg.out)
     try:
         existing = [p for p in (run / "stage1" / "last.pt", run / "stage2" / "last.pt") if p.is_file()]
-        if existing and not resume and stage != "head":  # fitting the head trains nothing  # checked on every rank, so all of them stop
+        # checked on every rank, so all of them stop; fitting the head trains nothing and may follow any run
+        if existing and not resume and stage != "head":
             raise ConfigError(f"{run} already has training checkpoints ({existing[0]}); pass --resume to continue, "
                               "or choose another --out")
         if rt.main:

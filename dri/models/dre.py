@@ -38,24 +38,30 @@ class LocalNormalize(nn.Module):
 
     def __init__(self, size: int = 7, sigma: float = 7 / 6, c: float = MSCN_C) -> None:
         super().__init__()
-        t = torch.arange(size, dtype=torch.float32) - (size - 1) / 2
+        # in float64, cast to each input's type: float64 statistics (dri.models.nss) need the exact
+        # weights, since on flat regions the coefficients are exactly 0 only if the weights sum to 1
+        t = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
         g = torch.exp(-t * t / (2 * sigma * sigma))
         self.register_buffer("kernel", (g / g.sum()).view(1, 1, 1, size), persistent=False)
         self.c = c
 
     def _blur(self, x: torch.Tensor) -> torch.Tensor:
         b, ch, h, w = x.shape
-        k = self.kernel.to(x.dtype)
+        k = self.kernel.to(x.device, x.dtype)
         pad = k.shape[-1] // 2
         y = F.pad(x.reshape(b * ch, 1, h, w), (pad, pad, pad, pad), mode="replicate")
         y = F.conv2d(F.conv2d(y, k), k.transpose(-1, -2))
         return y.view(b, ch, h, w)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def moments(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The local mean and deviation of every pixel, channel by channel."""
         mu = self._blur(x)
         # the floor keeps the gradient finite where a window is flat (the square root's slope is
         # infinite at 0, and the RS loss differentiates through DRE-Net); 1e-6 against c = 1/255
-        sigma = (self._blur(x * x) - mu * mu).abs().clamp_min(1e-12).sqrt()
+        return mu, (self._blur(x * x) - mu * mu).abs().clamp_min(1e-12).sqrt()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mu, sigma = self.moments(x)
         return (x - mu) / (sigma + self.c)
 
 

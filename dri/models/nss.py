@@ -18,9 +18,12 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from .dre import LocalNormalize
+
 PATCH = 96
 STATISTICS = 36
-_WINDOW, _SIGMA, _C = 7, 7 / 6, 1.0  # on luma in [0, 255]
+_C = 1.0  # MSCN's constant on luma in [0, 255]; the window is LocalNormalize's (7 x 7, sigma 7/6)
+_LOCAL = LocalNormalize(c=_C)
 _LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601, as OpenCV's RGB2GRAY
 
 
@@ -42,22 +45,9 @@ def _nearest_shape(ratio: torch.Tensor, table: torch.Tensor, shapes: torch.Tenso
     return shapes[torch.where((ratio - below).abs() <= (above - ratio).abs(), i - 1, i)]
 
 
-def _gaussian_window(dtype: torch.dtype) -> torch.Tensor:
-    t = torch.arange(_WINDOW, dtype=dtype) - (_WINDOW - 1) / 2
-    g = torch.exp(-t * t / (2 * _SIGMA * _SIGMA))
-    return (g / g.sum()).view(1, 1, 1, _WINDOW)
-
-
-def _blur(x: torch.Tensor) -> torch.Tensor:
-    k = _gaussian_window(x.dtype).to(x.device)
-    y = F.pad(x, (_WINDOW // 2,) * 4, mode="replicate")
-    return F.conv2d(F.conv2d(y, k), k.transpose(-1, -2))
-
-
 def mscn(grey: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """MSCN coefficients of luma (B, 1, H, W) in [0, 255], and the local deviation."""
-    mu = _blur(grey)
-    sigma = (_blur(grey * grey) - mu * mu).abs().sqrt()
+    mu, sigma = _LOCAL.moments(grey)
     return (grey - mu) / (sigma + _C), sigma
 
 

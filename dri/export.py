@@ -1,8 +1,8 @@
 """``python -m dri.export``: a trained checkpoint as release weights: fp16 safetensors and a model card.
 
-Writes ``<out>/<name>.safetensors`` (floating tensors in fp16 but a linear head's, which stay fp32; the
-model name and overrides in its metadata) and ``<out>/<name>.json``, the card ``dri.model_card`` reads: the weights' sha256, the
-recipe that made them, what they were trained on, and measured transfer numbers (from
+Writes ``<out>/<name>.safetensors`` (floating tensors in fp16 but a linear head's, which stay fp32;
+the model name and overrides in its metadata) and ``<out>/<name>.json``, the card ``dri.model_card``
+reads: the weights' sha256, the recipe that made them, what they were trained on, and measured transfer numbers (from
 ``benchmarks/bench_transfer.py``'s JSON). With ``--out dri/weights`` and a registered name, the
 weights ship: ``dri.create_model(name, pretrained=True)`` and ``python -m dri.predict --model name``
 load them offline.
@@ -67,10 +67,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     trained_on = args.trained_on or info.get("trained_on")
     sha = export_safetensors(model, weights, args.name, info.get("model_overrides", {}),
                              trained_on=trained_on or "", step=info.get("step", ""))
-    card = {"weights": weights.name, "sha256": sha, "dtype": "float16", **(
-                {"float32": sorted(model.full_precision())} if model.full_precision() else {}), "toolkit": __version__,
-            "trained_on": trained_on, "recipe": args.recipe, "step": info.get("step"),
-            "held_out": info.get("metrics")}
+    card = {"weights": weights.name, "sha256": sha, "dtype": "float16"}
+    if model.full_precision():
+        card["float32"] = sorted(model.full_precision())
+    card |= {"toolkit": __version__, "trained_on": trained_on, "recipe": args.recipe, "step": info.get("step"),
+             "held_out": info.get("metrics")}
     if args.transfer:
         card["transfer"] = transfer_summary(Path(args.transfer), args.transfer_name)
     (out / f"{args.name}.json").write_text(json.dumps(card, indent=1) + "\n")

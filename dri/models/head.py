@@ -4,9 +4,10 @@ The score predictor (TGB + Swin over a ViT) reads the image itself and, trained 
 their content along with their quality. This head reads only what is content-normalised or
 label-free: the quality and degradation vectors ``f_q``, ``f_d`` of DRE-Net (trained contrastively in
 stage 1, never on labels) and the 36 NSS statistics of :mod:`dri.models.nss`. It is a linear map,
-fitted in closed form (ridge regression on standardised features, the penalty chosen by leave-one-out
-error) to the labels of training images after stage 2 (``dri.train --stage head``); it has buffers,
-no parameters, and they stay in float32 when the weights are exported in half precision.
+fitted in closed form (ridge regression on standardised features, the penalty chosen by the error on
+whole sources left out, or on single images) to the labels of training images after stage 2
+(``dri.train --stage head``); it has buffers, no parameters, and they stay in float32 when the
+weights are exported in half precision.
 """
 from __future__ import annotations
 
@@ -61,12 +62,13 @@ class LinearQualityHead(nn.Module):
         mean, scale = x.mean(0), x.std(0)
         scale = torch.where(scale > 1e-12, scale, torch.ones_like(scale))  # a constant feature gets no weight
         z = (x - mean) / scale
+        ridge = _Ridge(z, y)
         if groups is not None:
             errors = _grouped_errors(z, y, list(groups), alphas, folds)
         else:
-            errors = _leave_one_out_errors(z, y, alphas)
+            errors = ridge.leave_one_out(alphas)
         alpha = alphas[int(torch.argmin(errors))]
-        weight, offset = _ridge(z, y, alpha)
+        weight, offset = ridge.solve(alpha)
         variance = float((y - y.mean()).square().mean())
         fitted = z @ weight + offset
         self.mean.copy_(mean), self.scale.copy_(scale), self.weight.copy_(weight)
@@ -76,26 +78,29 @@ class LinearQualityHead(nn.Module):
                 "unseen": "whole sources left out" if groups is not None else "one image left out"}
 
 
-def _ridge(z: torch.Tensor, y: torch.Tensor, alpha: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Weights and intercept of ridge regression on standardised features (the intercept not penalised)."""
-    zc, offset = z - z.mean(0), y.mean()
-    u, s, vt = torch.linalg.svd(zc, full_matrices=False)
-    weight = vt.T @ ((u.T @ (y - offset)) * s / (s * s + alpha))
-    return weight, offset - z.mean(0) @ weight
+class _Ridge:
+    """Ridge regression of ``y`` on standardised features ``z`` (intercept not penalised), one SVD for
+    every penalty."""
 
+    def __init__(self, z: torch.Tensor, y: torch.Tensor) -> None:
+        self.center, self.offset = z.mean(0), y.mean()
+        self.u, self.s, vt = torch.linalg.svd(z - self.center, full_matrices=False)
+        self.v, self.uy, self.y = vt.T, self.u.T @ (y - self.offset), y
 
-def _leave_one_out_errors(z: torch.Tensor, y: torch.Tensor, alphas: tuple[float, ...]) -> torch.Tensor:
-    """Mean squared error of each penalty on each image left out in turn (closed form, one SVD)."""
-    zc, offset = z - z.mean(0), y.mean()
-    u, s, _ = torch.linalg.svd(zc, full_matrices=False)
-    uy = u.T @ (y - offset)
-    errors = []
-    for alpha in alphas:
-        shrink = s * s / (s * s + alpha)
-        fitted = u @ (shrink * uy) + offset
-        leverage = (u * u) @ shrink + 1 / len(y)  # the intercept's share included
-        errors.append(((y - fitted) / (1 - leverage)).square().mean())
-    return torch.stack(errors)
+    def solve(self, alpha: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """Weights and intercept."""
+        weight = self.v @ (self.uy * self.s / (self.s * self.s + alpha))
+        return weight, self.offset - self.center @ weight
+
+    def leave_one_out(self, alphas: tuple[float, ...]) -> torch.Tensor:
+        """Mean squared error of each penalty on each image left out in turn (closed form)."""
+        errors = []
+        for alpha in alphas:
+            shrink = self.s * self.s / (self.s * self.s + alpha)
+            fitted = self.u @ (shrink * self.uy) + self.offset
+            leverage = (self.u * self.u) @ shrink + 1 / len(self.y)  # the intercept's share included
+            errors.append(((self.y - fitted) / (1 - leverage)).square().mean())
+        return torch.stack(errors)
 
 
 def _grouped_errors(z: torch.Tensor, y: torch.Tensor, groups: list[str], alphas: tuple[float, ...],
@@ -110,7 +115,8 @@ def _grouped_errors(z: torch.Tensor, y: torch.Tensor, groups: list[str], alphas:
     squared = torch.zeros(len(alphas), dtype=z.dtype)
     for k in fold.unique():
         test = fold == k
+        ridge = _Ridge(z[~test], y[~test])
         for i, alpha in enumerate(alphas):
-            weight, offset = _ridge(z[~test], y[~test], alpha)
+            weight, offset = ridge.solve(alpha)
             squared[i] += (z[test] @ weight + offset - y[test]).square().sum()
     return squared / len(y)

@@ -270,7 +270,7 @@ class PseudoSource(LabelledSource):
         from .shards import loader
 
         data = self._stream(split, side, mode=mode, patch=patch, batch_size=batch, flip=flip, seed=seed,
-                            pristine=self.pristine and mode == "train")
+                            pristine=self.pristine and side == "train")
         data.split_ranks = distributed
         data.set_epoch(epoch)
         return loader(data, num_workers=workers)

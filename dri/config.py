@@ -167,10 +167,11 @@ STAGES = ("1", "2", "head", "all")  # what one dri.train command runs
 @dataclass
 class HeadConfig:
     """The linear quality head (``model.overrides.score_head: linear``): fitted in closed form after stage 2 to
-    stage 2's kind of labels, on the training side of its own group shards, read as stage 2's evaluation reads
-    images (five fixed crops). Its shards are the stage-1 shards' spec with the ``source``, ``seed`` and
-    ``groups`` below: content the network never trained on, since the head's features of the very crops
-    stage 1 learnt from carry less to new photos (BENCHMARKS.md)."""
+    stage 2's kind of labels, on the training side of its own group shards (with each group's pristine
+    reference, labelled 1, unless ``pristine`` is off), read as stage 2's evaluation reads images (fixed
+    crops). Its shards are the stage-1 shards' spec with the ``source``, ``seed`` and ``groups`` below:
+    content the network never trained on, since the head's features of the very crops stage 1 learnt
+    from carry less to new photos (BENCHMARKS.md)."""
 
     fit: bool = False  # fit it at the end of --stage all (--stage head fits it alone)
     init: str | None = None  # the model to fit it on; default <out>/stage2/best.pt
@@ -178,6 +179,7 @@ class HeadConfig:
     source: str | None = None  # their pristine content; default: the stage-1 shards' source
     seed: int = 1
     groups: int = 1024
+    pristine: bool = True  # also fit to each group's pristine reference, labelled 1: where the top of the scale is
     images: int = 4096  # training images read at most
     batch: int = 32
 

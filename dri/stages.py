@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
+import warnings
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -291,10 +292,12 @@ def fit_head(cfg: TrainConfig, rt: Runtime) -> dict[str, Any]:
         raise ConfigError(f"head: fitting the linear head needs pseudo-MOS labels of group shards (stage2.data pseudo), "
                           f"not {s2.data}")
     shards = replace(cfg.shards, path=hc.path, source=hc.source or cfg.shards.source, seed=hc.seed, groups=hc.groups)
-    source = stage2_data(replace(cfg, shards=shards, stage2=replace(s2, root=None)), rt)
+    source = stage2_data(replace(cfg, shards=shards, stage2=replace(s2, root=None, pseudo_pristine=hc.pristine)), rt)
     result: dict[str, Any] = {"init": str(init)}
     if rt.main:
-        model, info = checkpoint.load_model(init, rt.device, {**cfg.model.overrides, "score_head": "linear"})
+        with warnings.catch_warnings():  # a head fitted by an earlier version is replaced here, as it asks
+            warnings.filterwarnings("ignore", message=".*its linear head was fitted on")
+            model, info = checkpoint.load_model(init, rt.device, {**cfg.model.overrides, "score_head": "linear"})
         size = model.config.input_size
         batches = source.batches("train", split=s2.split, mode="eval", patch=size, batch=hc.batch,
                                  workers=cfg.workers, distributed=False)

@@ -1,9 +1,10 @@
-"""The linear quality head: a score from DRE-Net's two vectors and the image's natural-scene statistics.
+"""The linear quality head: a score from DRE-Net's two vectors and measured statistics of the image.
 
 The score predictor (TGB + Swin over a ViT) reads the image itself and, trained on few photos, learns
 their content along with their quality. This head reads only what is content-normalised or
 label-free: the quality and degradation vectors ``f_q``, ``f_d`` of DRE-Net (trained contrastively in
-stage 1, never on labels) and the 36 NSS statistics of :mod:`dri.models.nss`. It is a linear map,
+stage 1, never on labels), the 36 NSS statistics of :mod:`dri.models.nss` and the 20 distortion cues
+of :mod:`dri.models.cues` (tone, sharpness, spectrum, noise floor). It is a linear map,
 fitted in closed form (ridge regression on standardised features, the penalty chosen by the error on
 whole sources left out, or on single images) to the labels of training images after stage 2
 (``dri.train --stage head``); it has buffers, no parameters, and they stay in float32 when the
@@ -16,6 +17,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from .cues import CUES, distortion_cues
 from .nss import PATCH, STATISTICS, nss_statistics
 
 ALPHAS = tuple(float(a) for a in torch.logspace(-3, 4, 15, dtype=torch.float64))
@@ -28,9 +30,14 @@ class LinearQualityHead(nn.Module):
 
     def __init__(self, rep_dim: int) -> None:
         super().__init__()
-        width = 2 * rep_dim + STATISTICS
+        width = self.width(rep_dim)
         for name, size in (("mean", width), ("scale", width), ("weight", width), ("bias", 1), ("alpha", 1)):
             self.register_buffer(name, torch.zeros(size))
+
+    @staticmethod
+    def width(rep_dim: int) -> int:
+        """How many inputs the head reads: f_q, f_d, the NSS statistics and the distortion cues."""
+        return 2 * rep_dim + STATISTICS + CUES
 
     @property
     def fitted(self) -> bool:
@@ -38,8 +45,9 @@ class LinearQualityHead(nn.Module):
 
     @staticmethod
     def features(f_q: torch.Tensor, f_d: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """(B, 2 d + 36) float32: the head's input for images ``x`` (B, 3, S, S) in [0, 1] with vectors f_q, f_d."""
-        return torch.cat([f_q.float(), f_d.float(), nss_statistics(x, NSS_STRIDE).to(f_q.device).float()], 1)
+        """(B, 2 d + 36 + 20) float32: the head's input for images ``x`` (B, 3, S, S) in [0, 1] with vectors f_q, f_d."""
+        return torch.cat([f_q.float(), f_d.float(), nss_statistics(x, NSS_STRIDE).to(f_q.device).float(),
+                          distortion_cues(x).to(f_q.device).float()], 1)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return ((features.float() - self.mean) / self.scale) @ self.weight + self.bias

@@ -4,6 +4,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import json
+import warnings
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -219,6 +220,12 @@ def load_state(model: DRIIQA, state: dict[str, torch.Tensor], path: str | Path,
         state = widen_inputs(model, state, saved)
     own = model.state_dict()
     if model.head is not None:  # a model saved before its linear head was fitted (or built) has none yet
+        saved_width = state["head.weight"].numel() if "head.weight" in state else None
+        if saved_width is not None and saved_width != own["head.weight"].numel():
+            warnings.warn(f"{path}: its linear head was fitted on {saved_width} inputs, and this version's head reads "
+                          f"{own['head.weight'].numel()}; it is left out, so the score predictor scores. Refit it: "
+                          f"python -m dri.train --config CONFIG --stage head --head.init {path}", stacklevel=3)
+            state = {k: v for k, v in state.items() if not k.startswith("head.")}
         state = {**{k: v for k, v in own.items() if k.startswith("head.")}, **state}
     cast = {k: v.to(own[k].dtype) if k in own and v.is_floating_point() else v for k, v in state.items()}
     try:

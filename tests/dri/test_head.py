@@ -1,5 +1,5 @@
-"""The natural-scene statistics and the linear quality head: what they measure, the closed-form fit, and
-that the fitted head gives the model's score and survives half-precision export."""
+"""The natural-scene statistics, the distortion cues and the linear quality head: what they measure, the
+closed-form fit, and that the fitted head gives the model's score and survives half-precision export."""
 from __future__ import annotations
 
 import math
@@ -10,6 +10,7 @@ import torch
 
 import dri
 from dri import checkpoint
+from dri.models.cues import CUES, distortion_cues
 from dri.models.head import LinearQualityHead
 from dri.models.nss import STATISTICS, _aggd, _ggd, nss_statistics, patch_statistics
 
@@ -64,10 +65,40 @@ def test_small_images_are_one_patch_and_tiny_ones_refused():
         nss_statistics(torch.rand(1, 3, 7, 64))
 
 
+def test_cues_see_blur_noise_and_lost_contrast_in_order():
+    photo = _photo("astronaut", 128).double()
+    assert distortion_cues(photo).shape == (1, CUES) and distortion_cues(photo).dtype == torch.float64
+    blurred = torch.cat([photo] + [kornia.filters.gaussian_blur2d(photo, (15, 15), (s, s)) for s in (0.8, 1.6, 3.2)])
+    sharpness = distortion_cues(blurred)[:, 7]  # gradient kept by a blur of sigma 1 (log): nearer 0 when blurred
+    assert (sharpness.diff() > 0).all() and sharpness[-1] > -0.2
+    g = torch.Generator().manual_seed(0)
+    noise = torch.randn(photo.shape, generator=g, dtype=torch.float64)
+    noisy = torch.cat([(photo + s * noise).clamp(0, 1) for s in (0.0, 0.02, 0.05, 0.1)])
+    estimate = distortion_cues(noisy)[:, 17]  # Donoho's sigma (log, luma 0-255)
+    luma_sigma = 0.1 * 255 * math.sqrt(0.299**2 + 0.587**2 + 0.114**2)  # independent noise in R, G and B
+    assert (estimate.diff() > 0).all() and abs(float(estimate[-1].exp()) - luma_sigma) < 0.15 * luma_sigma
+    washed = torch.cat([0.5 + (photo - 0.5) * c for c in (1.0, 0.6, 0.3)])
+    tone = distortion_cues(washed)[:, :6]
+    assert (tone[:, 1].diff() < 0).all() and (tone[:, 5].diff() < 0).all()  # deviation and range shrink
+    darker = distortion_cues(torch.cat([photo ** g for g in (1.0, 1.5, 2.5)]))[:, :5]
+    assert (darker[:, 0].diff() < 0).all() and (darker[:, 3].diff() < 0).all()  # mean and median fall
+
+
+def test_cues_are_per_image_and_refuse_tiny_images():
+    x = torch.rand(3, 3, 64, 48, generator=torch.Generator().manual_seed(2))
+    x[1] = 0.5  # a flat image: finite cues, no division by zero
+    together = distortion_cues(x)
+    assert torch.isfinite(together).all()
+    assert torch.allclose(together, torch.cat([distortion_cues(x[i : i + 1]) for i in range(3)]))
+    assert distortion_cues(x[:, :1]).shape == (3, CUES)  # grey
+    with pytest.raises(ValueError, match="at least 16"):
+        distortion_cues(torch.rand(1, 3, 15, 64))
+
+
 def test_ridge_fit_recovers_a_linear_rule_and_shrinks_noise():
     g = torch.Generator().manual_seed(0)
     head = LinearQualityHead(rep_dim=4)
-    width = 2 * 4 + STATISTICS
+    width = LinearQualityHead.width(4)
     x = torch.randn(400, width, generator=g) * torch.linspace(0.1, 10, width)  # features of unlike scales
     true = torch.zeros(width)
     true[[0, 5, 20]] = torch.tensor([1.0, -2.0, 0.5])
@@ -87,7 +118,7 @@ def test_leaving_sources_out_chooses_the_penalty_that_carries_to_new_sources():
     each source: leaving single images out rewards learning the offsets (a small penalty), leaving
     whole sources out shows they do not carry (a larger one, and a lower R^2 on unseen sources)."""
     g = torch.Generator().manual_seed(0)
-    width = 2 * 4 + STATISTICS
+    width = LinearQualityHead.width(4)
     sources = [f"photo{i % 8}" for i in range(480)]
     source = torch.tensor([i % 8 for i in range(480)])
     x = torch.randn(480, width, generator=g)
@@ -131,3 +162,24 @@ def test_a_fitted_head_gives_the_score_and_keeps_full_precision_in_export(tmp_pa
     assert widened.head is not None and not widened.has_head
     with torch.no_grad():
         assert math.isfinite(float(widened(x[:1])))
+
+
+def test_a_head_fitted_on_other_inputs_is_left_out_with_a_warning(tmp_path):
+    """A head fitted by an earlier version (fewer inputs) cannot score this version's features: the model
+    loads, says so and how to refit, and scores with the predictor."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    model = dri.create_model("dri_iqa_tiny", score_head="linear").eval()
+    path = tmp_path / "old.safetensors"
+    checkpoint.export_safetensors(model, path, "dri_iqa_tiny", {"score_head": "linear"})
+    with safe_open(str(path), "pt") as f:
+        metadata = f.metadata()
+    state = load_file(str(path))
+    narrow = model.head.weight.numel() - CUES
+    for name in ("mean", "scale", "weight"):
+        state[f"head.{name}"] = torch.ones(narrow)
+    save_file(state, str(path), metadata=metadata)
+    with pytest.warns(UserWarning, match=r"fitted on \d+ inputs.*--stage head --head.init"):
+        loaded = dri.create_model("dri_iqa_tiny", checkpoint=path)
+    assert loaded.head is not None and not loaded.has_head

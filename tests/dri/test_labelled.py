@@ -308,3 +308,23 @@ def test_an_interrupted_labelling_run_keeps_what_it_computed(shards, tmp_path, m
     assert set(calls).isdisjoint(kept) and len(calls) > 0
     everything = pseudolabels.load(folder, "ssim_psnr")
     assert len(everything) == 18 * 3
+
+
+def test_pristine_references_join_the_training_side_in_either_mode(shards):
+    """The linear head reads its training images as evaluation does (fixed crops): the references labelled 1
+    must come with them there too, and never on the held-out side."""
+    source = open_labelled("pseudo", shards, teacher="ssim_psnr", pristine=True)
+    plain = open_labelled("pseudo", shards, teacher="ssim_psnr")
+
+    def views(src, side, mode):
+        return [(label["group"], label["view"], label["quality"])
+                for batch in src.batches(side, mode=mode, patch=64, batch=8, distributed=False)
+                for label in batch["labels"]]
+
+    for mode in ("train", "eval"):
+        with_refs, without = views(source, "train", mode), views(plain, "train", mode)
+        refs = [v for v in with_refs if v[1] == "ref_a"]
+        assert refs and all(quality == 1.0 for _, _, quality in refs)
+        assert sorted(v for v in with_refs if v[1] != "ref_a") == sorted(without)
+    assert views(source, "test", "eval") == views(plain, "test", "eval")
+    assert not any(view == "ref_a" for _, view, _ in views(source, "test", "eval"))

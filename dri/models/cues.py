@@ -1,0 +1,111 @@
+"""Distortion cues of images, batched in PyTorch: 20 measurable signs of blur, noise and lost contrast.
+
+The natural-scene statistics of :mod:`dri.models.nss` divide out local brightness and contrast, so they
+cannot see an image darkened or washed out, and they read sharpness only through the shape of the
+coefficients. These cues measure what the statistics leave out, each from the image alone:
+
+* tone (6): the mean, deviation and 1st, 50th and 99th percentiles of luma (0-255), and the range
+  between the outer two;
+* sharpness (4): how much a Gaussian blur (sigma 0.5, 1, 2 px) lowers the mean absolute gradient (log
+  ratio; a blurred image has little left to lose, Crete et al., SPIE 2007), and the log gradient;
+* spectrum (7): the log energy of four bands of a Laplacian pyramid, and of each band against the next
+  coarser one;
+* noise (3): the log deviation of the finest diagonal Haar band from its median absolute value
+  (Donoho's estimate), and the log 10th and 50th percentiles of the local energy of the detail left
+  by a Gaussian blur (sigma 2) in 8 x 8 blocks: the flattest blocks show the noise floor.
+
+Float64, no parameters, no gradient needed. The cues are not content-normalised; the linear quality
+head (:mod:`dri.models.head`) that reads them beside the statistics and DRE-Net's vectors weighs them
+by their labels.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .nss import _LUMA
+
+CUES = 20
+MIN_SIDE = 16  # the pyramid halves an image three times
+_EPS = 1e-3
+_SHARPNESS_SIGMAS = (0.5, 1.0, 2.0)
+_BANDS = 4
+
+
+def _blur(y: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur of (B, 1, H, W), edges replicated."""
+    radius = int(3 * sigma + 0.5)
+    t = torch.arange(-radius, radius + 1, dtype=y.dtype, device=y.device)
+    k = torch.exp(-t * t / (2 * sigma * sigma))
+    k = (k / k.sum()).view(1, 1, 1, -1)
+    y = F.pad(y, (radius, radius, radius, radius), mode="replicate")
+    return F.conv2d(F.conv2d(y, k), k.transpose(-1, -2))
+
+
+def _gradient(y: torch.Tensor) -> torch.Tensor:
+    """Mean absolute horizontal plus vertical difference of each image: (B,)."""
+    return ((y[..., :, 1:] - y[..., :, :-1]).abs().mean((1, 2, 3))
+            + (y[..., 1:, :] - y[..., :-1, :]).abs().mean((1, 2, 3)))
+
+
+def _quantiles(v: torch.Tensor, qs: tuple[float, ...]) -> torch.Tensor:
+    """Quantiles of each row of (B, N), linearly interpolated: (B, len(qs)). (``torch.quantile`` refuses
+    inputs of more than 2^24 elements, which a batch of crops exceeds.)"""
+    s = v.sort(1).values
+    out = []
+    for q in qs:
+        position = q * (s.shape[1] - 1)
+        low = int(position)
+        high = min(low + 1, s.shape[1] - 1)
+        out.append(s[:, low] + (position - low) * (s[:, high] - s[:, low]))
+    return torch.stack(out, 1)
+
+
+def _luma(x: torch.Tensor) -> torch.Tensor:
+    """RGB (B, 3, H, W) in [0, 1] (or grey, one channel) -> luma (B, 1, H, W) in [0, 255], float64."""
+    x = x.double() * 255
+    if x.shape[1] == 1:
+        return x
+    return (x * torch.tensor(_LUMA, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)).sum(1, keepdim=True)
+
+
+def tone(y: torch.Tensor) -> torch.Tensor:
+    flat = y.flatten(1)
+    q = _quantiles(flat, (0.01, 0.5, 0.99))
+    return torch.stack([flat.mean(1), flat.std(1), q[:, 0], q[:, 1], q[:, 2], q[:, 2] - q[:, 0]], 1)
+
+
+def sharpness(y: torch.Tensor) -> torch.Tensor:
+    g = _gradient(y) + _EPS
+    ratios = [torch.log((_gradient(_blur(y, s)) + _EPS) / g) for s in _SHARPNESS_SIGMAS]
+    return torch.stack([*ratios, torch.log(g)], 1)
+
+
+def spectrum(y: torch.Tensor) -> torch.Tensor:
+    bands, level = [], y
+    for _ in range(_BANDS):
+        low = _blur(level, 1.0)
+        bands.append(torch.log((level - low).square().mean((1, 2, 3)) + _EPS))
+        level = F.avg_pool2d(low, 2)
+    energy = torch.stack(bands, 1)
+    return torch.cat([energy, energy[:, :-1] - energy[:, 1:]], 1)
+
+
+def noise(y: torch.Tensor) -> torch.Tensor:
+    h, w = y.shape[-2] // 2 * 2, y.shape[-1] // 2 * 2
+    a, b = y[..., 0:h:2, 0:w:2], y[..., 0:h:2, 1:w:2]
+    c, d = y[..., 1:h:2, 0:w:2], y[..., 1:h:2, 1:w:2]
+    diagonal = ((a - b - c + d) / 2).flatten(1)
+    sigma = diagonal.abs().median(1).values / 0.6745
+    local = F.avg_pool2d((y - _blur(y, 2.0)).square(), 8).flatten(1)
+    floor = _quantiles(local, (0.1, 0.5))
+    return torch.stack([torch.log(sigma + 1e-2), torch.log(floor[:, 0] + _EPS), torch.log(floor[:, 1] + _EPS)], 1)
+
+
+def distortion_cues(x: torch.Tensor) -> torch.Tensor:
+    """The cues of images (B, 3 or 1, H, W) in [0, 1]: (B, 20), float64, in the order of the module's list."""
+    if min(x.shape[-2:]) < MIN_SIDE:
+        raise ValueError(f"distortion cues need images of at least {MIN_SIDE} x {MIN_SIDE} px, got {tuple(x.shape[-2:])}")
+    with torch.no_grad():
+        y = _luma(x)
+        return torch.cat([tone(y), sharpness(y), spectrum(y), noise(y)], 1)

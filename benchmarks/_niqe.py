@@ -30,7 +30,7 @@ def patch_features(image: np.ndarray, stride: int = PATCH) -> tuple[np.ndarray, 
     :mod:`dri.models.nss`, which the linear quality head reads too."""
     if min(image.shape[:2]) < PATCH:
         raise ValueError(f"NIQE needs images of at least {PATCH} x {PATCH} px, got {image.shape[1]} x {image.shape[0]}")
-    x = torch.from_numpy(np.ascontiguousarray(image)).double() / 255
+    x = torch.from_numpy(np.array(image, dtype=np.float64)) / 255  # a copy: the input may be read-only
     x = x.permute(2, 0, 1)[None] if x.ndim == 3 else x[None, None]
     features, sharpness = patch_statistics(x, stride)
     return features[0].numpy(), sharpness[0].numpy()

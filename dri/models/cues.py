@@ -23,7 +23,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .nss import _LUMA
+from .nss import luma
 
 CUES = 20
 MIN_SIDE = 16  # the pyramid halves an image three times
@@ -61,27 +61,22 @@ def _quantiles(v: torch.Tensor, qs: tuple[float, ...]) -> torch.Tensor:
     return torch.stack(out, 1)
 
 
-def _luma(x: torch.Tensor) -> torch.Tensor:
-    """RGB (B, 3, H, W) in [0, 1] (or grey, one channel) -> luma (B, 1, H, W) in [0, 255], float64."""
-    x = x.double() * 255
-    if x.shape[1] == 1:
-        return x
-    return (x * torch.tensor(_LUMA, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)).sum(1, keepdim=True)
-
-
 def tone(y: torch.Tensor) -> torch.Tensor:
+    """Luma (B, 1, H, W) -> (B, 6): mean, deviation, 1st, 50th and 99th percentiles, and their range."""
     flat = y.flatten(1)
     q = _quantiles(flat, (0.01, 0.5, 0.99))
     return torch.stack([flat.mean(1), flat.std(1), q[:, 0], q[:, 1], q[:, 2], q[:, 2] - q[:, 0]], 1)
 
 
 def sharpness(y: torch.Tensor) -> torch.Tensor:
+    """Luma -> (B, 4): the log share of the mean gradient left by each blur, and the log gradient."""
     g = _gradient(y) + _EPS
     ratios = [torch.log((_gradient(_blur(y, s)) + _EPS) / g) for s in _SHARPNESS_SIGMAS]
     return torch.stack([*ratios, torch.log(g)], 1)
 
 
 def spectrum(y: torch.Tensor) -> torch.Tensor:
+    """Luma -> (B, 7): log band energies, finest first, and each against the next coarser one."""
     bands, level = [], y
     for _ in range(_BANDS):
         low = _blur(level, 1.0)
@@ -92,6 +87,7 @@ def spectrum(y: torch.Tensor) -> torch.Tensor:
 
 
 def noise(y: torch.Tensor) -> torch.Tensor:
+    """Luma -> (B, 3): log Donoho estimate, log 10th and 50th percentiles of the blocks' detail energy."""
     h, w = y.shape[-2] // 2 * 2, y.shape[-1] // 2 * 2
     a, b = y[..., 0:h:2, 0:w:2], y[..., 0:h:2, 1:w:2]
     c, d = y[..., 1:h:2, 0:w:2], y[..., 1:h:2, 1:w:2]
@@ -107,5 +103,5 @@ def distortion_cues(x: torch.Tensor) -> torch.Tensor:
     if min(x.shape[-2:]) < MIN_SIDE:
         raise ValueError(f"distortion cues need images of at least {MIN_SIDE} x {MIN_SIDE} px, got {tuple(x.shape[-2:])}")
     with torch.no_grad():
-        y = _luma(x)
+        y = luma(x, whole=False)
         return torch.cat([tone(y), sharpness(y), spectrum(y), noise(y)], 1)

@@ -89,13 +89,14 @@ def _statistics(p: torch.Tensor) -> torch.Tensor:
     return torch.cat(parts, -1)
 
 
-def luma(x: torch.Tensor) -> torch.Tensor:
-    """RGB (B, 3, H, W) in [0, 1] (or grey, one channel) -> 8-bit luma (B, 1, H, W): whole numbers in
-    [0, 255], float64, as the grey image these statistics were defined on."""
+def luma(x: torch.Tensor, whole: bool = True) -> torch.Tensor:
+    """RGB (B, 3, H, W) in [0, 1] (or grey, one channel) -> luma (B, 1, H, W) in [0, 255], float64: by
+    default 8-bit, whole numbers, as the grey image these statistics were defined on; ``whole=False``
+    keeps the weighted sum's fractions."""
     x = x.double() * 255
     if x.shape[1] != 1:
         x = (x * torch.tensor(_LUMA, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)).sum(1, keepdim=True)
-    return x.round().clamp(0, 255)
+    return x.round().clamp(0, 255) if whole else x
 
 
 def patch_statistics(x: torch.Tensor, stride: int = PATCH) -> tuple[torch.Tensor, torch.Tensor]:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from .dre import LocalNormalize
 from .nss import luma
 
 CUES = 20
@@ -32,14 +33,13 @@ _SHARPNESS_SIGMAS = (0.5, 1.0, 2.0)
 _BANDS = 4
 
 
-def _blur(y: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable Gaussian blur of (B, 1, H, W), edges replicated."""
-    radius = int(3 * sigma + 0.5)
-    t = torch.arange(-radius, radius + 1, dtype=y.dtype, device=y.device)
-    k = torch.exp(-t * t / (2 * sigma * sigma))
-    k = (k / k.sum()).view(1, 1, 1, -1)
-    y = F.pad(y, (radius, radius, radius, radius), mode="replicate")
-    return F.conv2d(F.conv2d(y, k), k.transpose(-1, -2))
+def _window(sigma: float) -> LocalNormalize:
+    """A Gaussian of ``sigma`` px, three deviations either side."""
+    return LocalNormalize(size=2 * int(3 * sigma + 0.5) + 1, sigma=sigma)
+
+
+_SHARPNESS_BLURS = tuple(_window(s) for s in _SHARPNESS_SIGMAS)
+_BAND_BLUR, _DETAIL_BLUR = _window(1.0), _window(2.0)
 
 
 def _gradient(y: torch.Tensor) -> torch.Tensor:
@@ -71,7 +71,7 @@ def tone(y: torch.Tensor) -> torch.Tensor:
 def sharpness(y: torch.Tensor) -> torch.Tensor:
     """Luma -> (B, 4): the log share of the mean gradient left by each blur, and the log gradient."""
     g = _gradient(y) + _EPS
-    ratios = [torch.log((_gradient(_blur(y, s)) + _EPS) / g) for s in _SHARPNESS_SIGMAS]
+    ratios = [torch.log((_gradient(window.blur(y)) + _EPS) / g) for window in _SHARPNESS_BLURS]
     return torch.stack([*ratios, torch.log(g)], 1)
 
 
@@ -79,7 +79,7 @@ def spectrum(y: torch.Tensor) -> torch.Tensor:
     """Luma -> (B, 7): log band energies, finest first, and each against the next coarser one."""
     bands, level = [], y
     for _ in range(_BANDS):
-        low = _blur(level, 1.0)
+        low = _BAND_BLUR.blur(level)
         bands.append(torch.log((level - low).square().mean((1, 2, 3)) + _EPS))
         level = F.avg_pool2d(low, 2)
     energy = torch.stack(bands, 1)
@@ -93,7 +93,7 @@ def noise(y: torch.Tensor) -> torch.Tensor:
     c, d = y[..., 1:h:2, 0:w:2], y[..., 1:h:2, 1:w:2]
     diagonal = ((a - b - c + d) / 2).flatten(1)
     sigma = diagonal.abs().median(1).values / 0.6745
-    local = F.avg_pool2d((y - _blur(y, 2.0)).square(), 8).flatten(1)
+    local = F.avg_pool2d((y - _DETAIL_BLUR.blur(y)).square(), 8).flatten(1)
     floor = _quantiles(local, (0.1, 0.5))
     return torch.stack([torch.log(sigma + 1e-2), torch.log(floor[:, 0] + _EPS), torch.log(floor[:, 1] + _EPS)], 1)
 

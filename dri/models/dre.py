@@ -45,7 +45,8 @@ class LocalNormalize(nn.Module):
         self.register_buffer("kernel", (g / g.sum()).view(1, 1, 1, size), persistent=False)
         self.c = c
 
-    def _blur(self, x: torch.Tensor) -> torch.Tensor:
+    def blur(self, x: torch.Tensor) -> torch.Tensor:
+        """The window's Gaussian blur of every channel, edges replicated."""
         b, ch, h, w = x.shape
         k = self.kernel.to(x.device, x.dtype)
         pad = k.shape[-1] // 2
@@ -55,10 +56,10 @@ class LocalNormalize(nn.Module):
 
     def moments(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The local mean and deviation of every pixel, channel by channel."""
-        mu = self._blur(x)
+        mu = self.blur(x)
         # the floor keeps the gradient finite where a window is flat (the square root's slope is
         # infinite at 0, and the RS loss differentiates through DRE-Net); 1e-6 against c = 1/255
-        return mu, (self._blur(x * x) - mu * mu).abs().clamp_min(1e-12).sqrt()
+        return mu, (self.blur(x * x) - mu * mu).abs().clamp_min(1e-12).sqrt()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         mu, sigma = self.moments(x)

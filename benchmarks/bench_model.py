@@ -1,7 +1,9 @@
 """Model cost: parameters, MACs, forward and forward+backward time per batch for every variant.
 
 Forward+backward is a stage-2 step (predictor and restoration trainable, DRE-Net frozen);
-MACs are counted by torch's FLOP counter on one image (FLOPs / 2). Writes
+MACs are counted by torch's FLOP counter on one image (FLOPs / 2). For the shipped weights, whose
+fitted linear head gives the score, the score alone (DRE-Net and the head) is timed beside the
+whole network (``return_all``: restoration and score predictor too), on one image's 9 crops. Writes
 ``benchmarks/results/model_<device>.json`` and its BENCHMARKS.md section.
 
     python benchmarks/bench_model.py [--device cuda]
@@ -57,8 +59,11 @@ def main() -> int:
         r = rows[name]
         print(f"{name}: {r['params_total'] / 1e6:.1f}M params, {macs / 1e9:.2f} GMACs/image, batch {batch}: "
               f"forward {r['forward_s']:.3f} s, forward+backward {r['forward_backward_s']:.3f} s")
+    shipped = shipped_scoring(device, args.repeats, sync)
+    print(f"dri_iqa_tiny (shipped), 9 crops: score {shipped['score_s']:.4f} s, whole network "
+          f"{shipped['whole_s']:.4f} s")
     info = machine()
-    write_json(f"model_{device.type}", {"machine": info, "device": str(device), "models": rows})
+    write_json(f"model_{device.type}", {"machine": info, "device": str(device), "models": rows, "shipped": shipped})
     lines = [f"Measured on {describe(info)}; device `{device}`. Forward+backward: a stage-2 step (DRE-Net frozen).",
              "", "| variant | params (DRE / restoration / predictor) | GMACs / image | batch | forward | forward+backward |",
              "|---|---|---:|---:|---:|---:|"]
@@ -67,8 +72,28 @@ def main() -> int:
         lines.append(f"| {name} ({r['input']} px) | {r['params_total'] / 1e6:.1f}M ({p['dre'] / 1e6:.1f} / "
                      f"{p['restorer'] / 1e6:.2f} / {p['predictor'] / 1e6:.1f}) | {r['macs_per_image'] / 1e9:.2f} | "
                      f"{r['batch']} | {r['forward_s']:.3f} s | {r['forward_backward_s']:.3f} s |")
+    lines += ["", f"Shipped `dri_iqa_tiny` (linear head), one image's 9 crops: the score {shipped['score_s'] * 1e3:.1f} ms, "
+              f"the whole network {shipped['whole_s'] * 1e3:.1f} ms ({shipped['whole_s'] / shipped['score_s']:.2f}x)."]
     update_section(f"bench_model:{device.type}", "\n".join(lines))
     return 0
+
+
+def shipped_scoring(device: torch.device, repeats: int, sync) -> dict[str, float]:
+    """Seconds per forward of the shipped weights on 9 crops: the score alone and the whole network."""
+    model = dri.create_model("dri_iqa_tiny", pretrained=True).to(device).eval()
+    size = model.config.input_size
+    x = torch.rand(9, 3, size, size, generator=torch.Generator().manual_seed(0)).to(device)
+
+    def score():
+        with torch.no_grad():
+            model(x)
+
+    def whole():
+        with torch.no_grad():
+            model(x, return_all=True)
+
+    runs = 5 * repeats  # a short forward: more runs for a steady median
+    return {"crops": 9, "score_s": median_time(score, runs, sync), "whole_s": median_time(whole, runs, sync)}
 
 
 if __name__ == "__main__":

@@ -66,6 +66,8 @@ class DRIIQA(nn.Module):
         if x.shape[-2:] != (size, size):
             x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
         f_q, f_d = self.dre(x)
+        if self.has_head and not return_all:  # the head reads DRE-Net's vectors and the image alone
+            return self.head(self.head.features(f_q, f_d, x))
         x_hat = features = residual = None
         if self.restorer is not None:
             x_hat, features = self.restorer(x, f_d)

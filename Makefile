@@ -39,17 +39,19 @@ $(VENV)/.installed-dev: setup.cfg pyproject.toml | $(PY)
 	touch $@ $(VENV)/.installed
 
 # The whole path on the built-in photos (about 10 minutes on 2 cores): gallery, shards (built by
-# dri.train when missing), two-stage training, evaluation on held-out crops, prediction.
+# dri.train when missing), two-stage training, the linear quality head, evaluation on held-out
+# crops, prediction.
 demo: $(VENV)/.installed
 	$(PY) -m degrade.gallery --out $(OUT)/gallery.png
-	$(PY) -m dri.train --out $(OUT)/run --shards.path $(OUT)/shards --resume
-	$(PY) -m dri.evaluate --checkpoint $(OUT)/run/stage2/best.pt --dataset pseudo --root $(OUT)/shards \
+	$(PY) -m dri.train --out $(OUT)/run --shards.path $(OUT)/shards --head.path $(OUT)/shards-head --resume
+	$(PY) -m dri.evaluate --checkpoint $(OUT)/run/head/model.pt --dataset pseudo --root $(OUT)/shards \
 		--splits 1 --levels 8 --out $(OUT)/evaluation
-	$(PY) -m dri.predict --checkpoint $(OUT)/run/stage2/best.pt samples --out $(OUT)/scores.csv
+	$(PY) -m dri.predict --checkpoint $(OUT)/run/head/model.pt samples --out $(OUT)/scores.csv
 	@echo
 	@echo "gallery:     $(OUT)/gallery.png"
 	@echo "shards:      $(OUT)/shards (manifest.json)"
-	@echo "training:    $(OUT)/run (stage1/, stage2/: checkpoints, metrics, loss and scatter plots, tensorboard/)"
+	@echo "training:    $(OUT)/run (stage1/, stage2/: checkpoints, metrics, loss and scatter plots, tensorboard/;"
+	@echo "             head/model.pt: the model that scores, with its linear head)"
 	@echo "evaluation:  $(OUT)/evaluation/results.json, scatter.png"
 	@echo "predictions: $(OUT)/scores.csv"
 

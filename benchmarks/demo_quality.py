@@ -37,7 +37,8 @@ def main() -> int:
     info = machine()
     write_json("demo_quality", {"machine": info, "evaluation": evaluation, "training": run, "wall_s": args.wall_s})
     wall = f", `make demo` wall time {args.wall_s / 60:.1f} min" if args.wall_s else ""
-    lines = [f"Measured on {describe(info)}{wall}. Held-out crops of split 0 "
+    scored_by = "/".join(Path(evaluation.get("checkpoint", "?")).parts[-2:])  # e.g. head/model.pt, no machine path
+    lines = [f"Measured on {describe(info)}{wall}; scored by the run's `{scored_by}`. Held-out crops of split 0 "
              f"({split['images']} images); labels are pseudo-MOS (SSIM/PSNR against the reference), not human scores.",
              "", "| SRCC | PLCC | PLCC (logistic) | KRCC | RMSE | level consistency | the labels' own level consistency |",
              "|---:|---:|---:|---:|---:|---:|---:|",

@@ -173,14 +173,14 @@ class HeadConfig:
     content the network never trained on, since the head's features of the very crops stage 1 learnt
     from carry less to new photos (BENCHMARKS.md)."""
 
-    fit: bool = False  # fit it at the end of --stage all (--stage head fits it alone)
+    fit: bool = True  # fit it at the end of --stage all on pseudo-MOS (other data: skipped; --stage head fits it alone)
     init: str | None = None  # the model to fit it on; default <out>/stage2/best.pt
     path: str = "shards-head"  # its shards, built when missing
     source: str | None = None  # their pristine content; default: the stage-1 shards' source
     seed: int = 1
-    groups: int = 1024
+    groups: int = 256
     pristine: bool = True  # also fit to each group's pristine reference, labelled 1: where the top of the scale is
-    images: int = 4096  # training images read at most
+    images: int = 512  # training images read at most
     batch: int = 32
 
     def __post_init__(self) -> None:

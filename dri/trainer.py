@@ -8,6 +8,7 @@ of the data (DDP, gloo on CPU, nccl on GPU); rank 0 alone writes files.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,8 @@ __all__ = ["Diverged", "Interrupted", "train"]
 
 
 def train(cfg: TrainConfig, stage: str = "all", resume: bool = False) -> dict[str, Any]:
-    """Run stage 1, stage 2, the linear head's fit, or all of them (the head where ``cfg.head.fit``); returns
-    what each produced (on rank 0: paths and metrics)."""
+    """Run stage 1, stage 2, the linear head's fit, or all of them (the head where ``cfg.head.fit`` and stage 2
+    learnt pseudo-MOS); returns what each produced (on rank 0: paths and metrics)."""
     if stage not in STAGES:
         raise ConfigError(f"stage must be one of {', '.join(STAGES)}, got {stage!r}")
     try:
@@ -44,8 +45,11 @@ def train(cfg: TrainConfig, stage: str = "all", resume: bool = False) -> dict[st
             results["stage1"] = train_stage1(cfg, rt, resume)
         if stage in ("2", "all"):
             results["stage2"] = train_stage2(cfg, rt, resume)
-        if stage == "head" or (stage == "all" and cfg.head.fit):
+        if stage == "head" or (stage == "all" and cfg.head.fit and cfg.stage2.data == "pseudo"):
             results["head"] = fit_head(cfg, rt)
+        elif stage == "all" and cfg.head.fit and rt.main:
+            print(f"linear head: not fitted, it learns pseudo-MOS of group shards and stage 2 read {cfg.stage2.data} "
+                  "(--head.fit false says so)", file=sys.stderr)
         if rt.main:  # what earlier commands on this run produced stays, what this one redid is replaced
             path = run / "results.json"
             try:

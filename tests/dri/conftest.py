@@ -9,7 +9,8 @@ import pytest
 
 FAST = ["--stage1.steps", "4", "--stage1.groups", "3", "--stage1.patch", "32", "--stage1.warmup", "1",
         "--stage1.prototype_batches", "1", "--stage2.steps", "4", "--stage2.batch", "4", "--stage2.eval_every", "2",
-        "--stage2.warmup", "1", "--workers", "0", "--log_every", "1", "--checkpoint_every", "2", "--device", "cpu"]
+        "--stage2.warmup", "1", "--workers", "0", "--log_every", "1", "--checkpoint_every", "2", "--device", "cpu",
+        "--head.fit", "false"]
 
 
 @pytest.fixture(scope="session")

@@ -160,12 +160,14 @@ def test_the_linear_head_is_fitted_on_a_stage_two_model(shards, stage1_model, tm
     assert all(torch.equal(v, refit.state_dict()[k]) for k, v in model.state_dict().items())
 
 
-def test_stage_two_on_a_native_dataset(shards, tmp_path):
+def test_stage_two_on_a_native_dataset(shards, tmp_path, capsys):
     root = layouts.kadid(tmp_path / "kadid", refs=4, types=3, levels=2)
     cfg = _cfg(shards, tmp_path / "native", ["--stage2.data", "kadid10k", "--stage2.root", str(root),
-                                             "--stage2.splits", "2"])
+                                             "--stage2.splits", "2", "--head.fit", "true"])
     results = train(cfg, "all")
     assert results["stage2"]["held_out_images"] == 6 and "kadid10k" in results["stage2"]["data"]
+    # the linear head learns pseudo-MOS of group shards: with human labels it is left out, and the run says so
+    assert "head" not in results and "linear head: not fitted" in capsys.readouterr().err
     out = tmp_path / "ev"
     assert evaluate_main(["--checkpoint", results["stage2"]["best"], "--dataset", "kadid10k", "--root", str(root),
                           "--splits", "3", "--workers", "0", "--out", str(out)]) == 0

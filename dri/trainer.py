@@ -48,8 +48,8 @@ def train(cfg: TrainConfig, stage: str = "all", resume: bool = False) -> dict[st
         if stage == "head" or (stage == "all" and cfg.head.fit and cfg.stage2.data == "pseudo"):
             results["head"] = fit_head(cfg, rt)
         elif stage == "all" and cfg.head.fit and rt.main:
-            print(f"linear head: not fitted, it learns pseudo-MOS of group shards and stage 2 read {cfg.stage2.data} "
-                  "(--head.fit false says so)", file=sys.stderr)
+            print(f"linear head: not fitted: it learns the pseudo-MOS of group shards, and stage 2 read "
+                  f"{cfg.stage2.data} (pass --head.fit false to skip it without this note)", file=sys.stderr)
         if rt.main:  # what earlier commands on this run produced stays, what this one redid is replaced
             path = run / "results.json"
             try:

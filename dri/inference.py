@@ -31,6 +31,7 @@ from datasets.decoding import read
 from datasets.progress import progress as progress_bar
 
 from .models import DRIIQA
+from .models.cues import tone_of_images
 from .policy import CROPS
 
 
@@ -62,7 +63,8 @@ def score_crops(model: DRIIQA, crops: torch.Tensor, device: torch.device | str, 
     """Scores of (B, K, 3, S, S) or (B, 3, S, S) uint8 crops, averaged over the K crops of each image: (B,).
 
     Crops go through the model ``chunk`` at a time (default: :data:`CPU_CHUNK` on the CPU, all at
-    once on a GPU), in channels-last layout; the result does not depend on ``chunk``.
+    once on a GPU), in channels-last layout; the result does not depend on ``chunk``. A fitted
+    linear head reads the tone of each image over all its crops (:func:`image_tones`).
     """
     if crops.ndim == 4:
         crops = crops.unsqueeze(1)
@@ -73,11 +75,18 @@ def score_crops(model: DRIIQA, crops: torch.Tensor, device: torch.device | str, 
     if chunk is None:
         chunk = CPU_CHUNK if device.type == "cpu" else b * k
     flat = crops.flatten(0, 1)
+    tones = image_tones(crops) if model.has_head else None
     scores = []
-    for part in flat.split(chunk):
-        x = part.to(device).float().div_(255.0).contiguous(memory_format=torch.channels_last)
-        scores.append(model(x).float().cpu())
+    for start in range(0, b * k, chunk):
+        x = flat[start : start + chunk].to(device).float().div_(255.0).contiguous(memory_format=torch.channels_last)
+        tone = None if tones is None else tones[start : start + chunk].to(device)
+        scores.append(model(x, image_tone=tone).float().cpu())
     return torch.cat(scores).view(b, k).mean(dim=1)
+
+
+def image_tones(crops: torch.Tensor) -> torch.Tensor:
+    """The tone cues of the images of (B, K, 3, S, S) uint8 crops, one row per crop: (B * K, 12), float64."""
+    return tone_of_images(crops.float() / 255).repeat_interleave(crops.shape[1], 0)
 
 
 def score_batches(model: DRIIQA, batches: Iterable[dict], device: torch.device | str,

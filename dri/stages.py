@@ -27,7 +27,7 @@ from datasets.shards import GroupShards, loader
 
 from . import checkpoint, metrics
 from .config import ConfigError, TrainConfig, to_dict
-from .inference import score_batches
+from .inference import image_tones, score_batches
 from .loop import LoopState, Schedule, cosine_schedule, make_optimizer, run_loop
 from .models import DRIIQA, create_model
 from .objectives import ContrastiveObjective, ScoreObjective
@@ -255,8 +255,9 @@ def train_stage2(cfg: TrainConfig, rt: Runtime, resume: bool) -> dict[str, Any]:
 def head_features(model: DRIIQA, batches, device: torch.device,
                   limit: int) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
     """The head's features of up to ``limit`` labelled images, each the mean over its crops (the head is
-    linear, so the mean of its scores over the crops, which prediction reports, is its score of the mean),
-    their labels, and the source each comes from (a crop's content id up to its ``@``: the photo)."""
+    linear, so the mean of its scores over the crops, which prediction reports, is its score of the mean;
+    the tone cues are the image's, over all its crops, as in prediction), their labels, and the source
+    each comes from (a crop's content id up to its ``@``: the photo)."""
     from datasets.progress import progress
 
     model.eval()
@@ -266,7 +267,8 @@ def head_features(model: DRIIQA, batches, device: torch.device,
             crops = batch["images"]  # (B, K, 3, S, S) uint8
             x = crops.flatten(0, 1).to(device).float() / 255
             f_q, f_d = model.represent(x)
-            f = model.head.features(f_q, f_d, x).view(crops.shape[0], crops.shape[1], -1).mean(1)
+            tones = image_tones(crops).to(device)  # as prediction reads them: each image's over all its crops
+            f = model.head.features(f_q, f_d, x, tones).view(crops.shape[0], crops.shape[1], -1).mean(1)
             labels = batch["labels"][: limit - len(sources)]
             features.append(f[: len(labels)].cpu())
             targets.append(torch.tensor([float(label["quality"]) for label in labels]))

@@ -3,8 +3,9 @@
 The score predictor (TGB + Swin over a ViT) reads the image itself and, trained on few photos, learns
 their content along with their quality. This head reads only what is content-normalised or
 label-free: the quality and degradation vectors ``f_q``, ``f_d`` of DRE-Net (trained contrastively in
-stage 1, never on labels), the 36 NSS statistics of :mod:`dri.models.nss` and the 20 distortion cues
-of :mod:`dri.models.cues` (tone, sharpness, spectrum, noise floor). It is a linear map,
+stage 1, never on labels), the 36 NSS statistics of :mod:`dri.models.nss` and the 26 distortion cues
+of :mod:`dri.models.cues` (tone, sharpness, spectrum, noise floor; the tone of the whole image the crop
+comes from, when its crops are scored together). It is a linear map,
 fitted in closed form (ridge regression on standardised features, the penalty chosen by the error on
 whole sources left out, or on single images) to the labels of training images after stage 2
 (``dri.train --stage head``); it has buffers, no parameters, and they stay in float32 when the
@@ -44,10 +45,13 @@ class LinearQualityHead(nn.Module):
         return bool(self.scale.abs().sum() > 0)
 
     @staticmethod
-    def features(f_q: torch.Tensor, f_d: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """(B, 2 d + 36 + 20) float32: the head's input for images ``x`` (B, 3, S, S) in [0, 1] with vectors f_q, f_d."""
+    def features(f_q: torch.Tensor, f_d: torch.Tensor, x: torch.Tensor,
+                 image_tone: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, 2 d + 36 + 26) float32: the head's input for images ``x`` (B, 3, S, S) in [0, 1] with vectors
+        f_q, f_d; for crops, ``image_tone`` (B, 12) is the tone of the image each comes from
+        (:func:`dri.models.cues.tone_of_images`)."""
         return torch.cat([f_q.float(), f_d.float(), nss_statistics(x, NSS_STRIDE).to(f_q.device).float(),
-                          distortion_cues(x).to(f_q.device).float()], 1)
+                          distortion_cues(x, image_tone).to(f_q.device).float()], 1)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return ((features.float() - self.mean) / self.scale) @ self.weight + self.bias

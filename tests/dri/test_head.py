@@ -10,7 +10,7 @@ import torch
 
 import dri
 from dri import checkpoint
-from dri.models.cues import CUES, distortion_cues
+from dri.models.cues import CUES, TONE, distortion_cues, tone_of_images
 from dri.models.head import LinearQualityHead
 from dri.models.nss import STATISTICS, _aggd, _ggd, nss_statistics, patch_statistics
 
@@ -69,17 +69,20 @@ def test_cues_see_blur_noise_and_lost_contrast_in_order():
     photo = _photo("astronaut", 128).double()
     assert distortion_cues(photo).shape == (1, CUES) and distortion_cues(photo).dtype == torch.float64
     blurred = torch.cat([photo] + [kornia.filters.gaussian_blur2d(photo, (15, 15), (s, s)) for s in (0.8, 1.6, 3.2)])
-    sharpness = distortion_cues(blurred)[:, 7]  # gradient kept by a blur of sigma 1 (log): nearer 0 when blurred
+    sharpness = distortion_cues(blurred)[:, 13]  # gradient kept by a blur of sigma 1 (log): nearer 0 when blurred
     assert (sharpness.diff() > 0).all() and sharpness[-1] > -0.2
     g = torch.Generator().manual_seed(0)
     noise = torch.randn(photo.shape, generator=g, dtype=torch.float64)
     noisy = torch.cat([(photo + s * noise).clamp(0, 1) for s in (0.0, 0.02, 0.05, 0.1)])
-    estimate = distortion_cues(noisy)[:, 17]  # Donoho's sigma (log, luma 0-255)
+    estimate = distortion_cues(noisy)[:, 23]  # Donoho's sigma (log, luma 0-255)
     luma_sigma = 0.1 * 255 * math.sqrt(0.299**2 + 0.587**2 + 0.114**2)  # independent noise in R, G and B
     assert (estimate.diff() > 0).all() and abs(float(estimate[-1].exp()) - luma_sigma) < 0.15 * luma_sigma
     washed = torch.cat([0.5 + (photo - 0.5) * c for c in (1.0, 0.6, 0.3)])
-    tone = distortion_cues(washed)[:, :6]
+    tone = distortion_cues(washed)[:, :12]
     assert (tone[:, 1].diff() < 0).all() and (tone[:, 5].diff() < 0).all()  # deviation and range shrink
+    # in logs a contrast cut by k is a shift of log k, whatever the photo's own contrast
+    assert torch.allclose(tone[:, 6:].exp() - 1, tone[:, :6].clamp_min(0))
+    assert torch.allclose(tone[1:, 7] - tone[0, 7], torch.tensor([0.6, 0.3], dtype=tone.dtype).log(), atol=0.05)
     darker = distortion_cues(torch.cat([photo ** g for g in (1.0, 1.5, 2.5)]))[:, :5]
     assert (darker[:, 0].diff() < 0).all() and (darker[:, 3].diff() < 0).all()  # mean and median fall
 
@@ -162,6 +165,35 @@ def test_a_fitted_head_gives_the_score_and_keeps_full_precision_in_export(tmp_pa
     assert widened.head is not None and not widened.has_head
     with torch.no_grad():
         assert math.isfinite(float(widened(x[:1])))
+
+
+def test_the_head_reads_each_images_tone_over_its_crops_when_fitted_and_when_scoring():
+    """Tone is the whole image's: over the grid's crops of a 384 px photo it is the photo's own; the head
+    stage's features and prediction's scores use the same tone, whatever the chunk of crops."""
+    from datasets.crops import grid_crops
+    from dri.inference import score_crops
+    from dri.stages import head_features
+
+    photos = (torch.cat([_photo(name, 384) for name in ("astronaut", "coffee", "rocket")]) * 255).round().to(torch.uint8)
+    crops = torch.stack([grid_crops(p, 128) for p in photos])  # (3, 9, 3, 128, 128): they tile each photo
+    whole = distortion_cues(photos.double() / 255)[:, :TONE]
+    assert torch.allclose(tone_of_images(crops.double() / 255), whole)
+    own = distortion_cues(crops[:, 4].double() / 255)  # the centre crop alone has a tone of its own
+    assert not torch.allclose(own[:, :TONE], whole)
+    assert torch.equal(distortion_cues(crops[:, 4].double() / 255, whole)[:, :TONE], whole.to(own))
+    with pytest.raises(ValueError, match="image_tone must be"):
+        distortion_cues(crops[:, 4].double() / 255, whole[:2])
+
+    torch.manual_seed(0)
+    model = dri.create_model("dri_iqa_tiny", score_head="linear").eval()
+    labels = [{"quality": q, "content": f"photo{i}@0"} for i, q in enumerate((0.9, 0.5, 0.7))]
+    with torch.no_grad():
+        features, targets, sources = head_features(model, [{"images": crops, "labels": labels}], torch.device("cpu"), 3)
+        model.head.fit(torch.cat([features] * 4) + torch.randn(12, features.shape[1]) * 1e-3, targets.repeat(4))
+        expected = model.head(features)
+        assert sources == ["photo0", "photo1", "photo2"]
+        for chunk in (None, 2, 5):  # chunks that split an image's crops change nothing
+            assert torch.allclose(score_crops(model, crops, "cpu", chunk), expected, atol=1e-5)
 
 
 def test_a_head_fitted_on_other_inputs_is_left_out_with_a_warning(tmp_path):

@@ -22,8 +22,9 @@ class DRIIQA(nn.Module):
     ``config.input_size`` are resized to it (use five-crop evaluation for the protocol). When ``x``
     holds crops of larger images, ``image_tone`` (B, 12) gives the linear head the tone of the image
     each crop comes from (:func:`dri.models.cues.tone_of_images`; :func:`dri.inference.score_crops`
-    passes it); without it each crop is taken as a whole image. The parts are usable alone: ``represent(x) -> (f_q, f_d)``, ``restore(x, f_d) -> (x_hat,
-    features)``. The pristine prototypes of the RS loss are buffers, saved with the weights.
+    passes it); without it each crop is taken as a whole image. The parts are usable alone:
+    ``represent(x) -> (f_q, f_d)``, ``restore(x, f_d) -> (x_hat, features)``. The pristine prototypes
+    of the RS loss are buffers, saved with the weights.
     """
 
     def __init__(self, config: ModelConfig) -> None:

@@ -245,6 +245,7 @@ def train_stage2(cfg: TrainConfig, rt: Runtime, resume: bool) -> dict[str, Any]:
         result.update(best=str(best), best_step=info.get("step"), sha256=info["sha256"], held_out=scores,
                       held_out_images=len(quality))
     log.close()
+    barrier(rt)  # no rank goes on (to the head stage, which reads best.pt) before rank 0 has written it
     return result
 
 

@@ -211,14 +211,19 @@ def test_resume_after_sigterm_ends_where_an_uninterrupted_run_would(shards, tmp_
 
 
 def test_ddp_with_two_processes(shards, tmp_path):
+    """The whole run under torchrun, the head stage included: with no held-out check during stage 2, rank 0
+    writes best.pt after the loop, and the other rank must not look for it before then."""
     run = tmp_path / "ddp"
+    head = ["--stage2.eval_every", "0", "--head.fit", "true", "--head.groups", "12", "--head.images", "24",
+            "--head.batch", "8", "--head.path", str(tmp_path / "head-shards")]
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
-               str(29500 + os.getpid() % 1000), "-m", "dri.train", *sum(overrides(shards, run).items(), ())]
+               str(29500 + os.getpid() % 1000), "-m", "dri.train", *sum(overrides(shards, run, head).items(), ())]
     result = subprocess.run(command, capture_output=True, text=True, timeout=600,
                             env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert result.returncode == 0, result.stderr[-3000:]
     results = json.loads((run / "results.json").read_text())
     assert results["world_size"] == 2
     assert results["stage1"]["checksums_agree"] and results["stage2"]["checksums_agree"]
+    assert results["head"]["fit"]["images"] > 0 and (run / "head" / "model.pt").is_file()
     rows = (run / "stage1" / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(r)["step"] for r in rows] == [1, 2, 3, 4]  # one process writes the logs

@@ -40,7 +40,8 @@ def train(shards: Path, out: Path, stage: str, args: list[str], processes: int =
     launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(processes),
                 "--master_port", str(29600 + os.getpid() % 500)] if processes > 1 else [sys.executable]
     command = [*launcher, "-m", "dri.train", "--stage", stage, "--out", str(out), "--shards.path", str(shards),
-               "--log_every", "2", "--checkpoint_every", "1000", "--workers", "2", *args]
+               "--log_every", "2", "--checkpoint_every", "1000", "--workers", "2",
+               "--head.fit", "false", *args]  # the head's fit is no training rate (and would build shards of its own)
     env = {**os.environ, "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // processes))}
     result = subprocess.run(command, capture_output=True, text=True, env=env)
     if result.returncode != 0:

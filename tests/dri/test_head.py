@@ -69,16 +69,16 @@ def test_cues_see_blur_noise_and_lost_contrast_in_order():
     photo = _photo("astronaut", 128).double()
     assert distortion_cues(photo).shape == (1, CUES) and distortion_cues(photo).dtype == torch.float64
     blurred = torch.cat([photo] + [kornia.filters.gaussian_blur2d(photo, (15, 15), (s, s)) for s in (0.8, 1.6, 3.2)])
-    sharpness = distortion_cues(blurred)[:, 13]  # gradient kept by a blur of sigma 1 (log): nearer 0 when blurred
+    sharpness = distortion_cues(blurred)[:, TONE + 1]  # gradient kept by a blur of sigma 1 (log): nearer 0 when blurred
     assert (sharpness.diff() > 0).all() and sharpness[-1] > -0.2
     g = torch.Generator().manual_seed(0)
     noise = torch.randn(photo.shape, generator=g, dtype=torch.float64)
     noisy = torch.cat([(photo + s * noise).clamp(0, 1) for s in (0.0, 0.02, 0.05, 0.1)])
-    estimate = distortion_cues(noisy)[:, 23]  # Donoho's sigma (log, luma 0-255)
+    estimate = distortion_cues(noisy)[:, TONE + 11]  # Donoho's sigma (log, luma 0-255)
     luma_sigma = 0.1 * 255 * math.sqrt(0.299**2 + 0.587**2 + 0.114**2)  # independent noise in R, G and B
     assert (estimate.diff() > 0).all() and abs(float(estimate[-1].exp()) - luma_sigma) < 0.15 * luma_sigma
     washed = torch.cat([0.5 + (photo - 0.5) * c for c in (1.0, 0.6, 0.3)])
-    tone = distortion_cues(washed)[:, :12]
+    tone = distortion_cues(washed)[:, :TONE]
     assert (tone[:, 1].diff() < 0).all() and (tone[:, 5].diff() < 0).all()  # deviation and range shrink
     # in logs a contrast cut by k is a shift of log k, whatever the photo's own contrast
     assert torch.allclose(tone[:, 6:].exp() - 1, tone[:, :6].clamp_min(0))

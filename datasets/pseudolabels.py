@@ -33,23 +33,29 @@ def label_key(group: str, view: str) -> str:
 
 
 def label_shard(path: str, teacher: str) -> dict[str, float]:
-    """The teacher's label of every x1, x2 and y of one shard."""
+    """The teacher's label of every x1, x2 and y of one shard, on one torch thread (the shards are labelled
+    side by side; in the calling process the thread count is restored after, so what runs next there,
+    such as the head's features, runs as it would have)."""
     import torch
 
     from .decoding import decode
     from .teachers import teacher as find
 
+    before = torch.get_num_threads()
     torch.set_num_threads(1)
-    score = find(teacher)
-    labels = {}
-    for sample in iter_samples(path):
-        key = sample["__key__"]
-        check_group(sample)
-        images = {name: decode(sample[f"{name}.png"], f"{path}:{key}.{name}.png")
-                  for name in ("x1", "x2", "y", "ref_a", "ref_b")}
-        for view, ref in VIEWS:
-            labels[label_key(key, view)] = score(images[view], images[ref])
-    return labels
+    try:
+        score = find(teacher)
+        labels = {}
+        for sample in iter_samples(path):
+            key = sample["__key__"]
+            check_group(sample)
+            images = {name: decode(sample[f"{name}.png"], f"{path}:{key}.{name}.png")
+                      for name in ("x1", "x2", "y", "ref_a", "ref_b")}
+            for view, ref in VIEWS:
+                labels[label_key(key, view)] = score(images[view], images[ref])
+        return labels
+    finally:
+        torch.set_num_threads(before)
 
 
 def _read_cache(path: Path, teacher: str) -> dict[str, dict]:

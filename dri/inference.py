@@ -60,28 +60,60 @@ CPU_CHUNK = 8
 
 @torch.inference_mode()
 def score_crops(model: DRIIQA, crops: torch.Tensor, device: torch.device | str, chunk: int | None = None) -> torch.Tensor:
-    """Scores of (B, K, 3, S, S) or (B, 3, S, S) uint8 crops, averaged over the K crops of each image: (B,).
+    """Scores of (B, K, 3, S, S) or (B, 3, S, S) uint8 crops, one per image: (B,).
 
     Crops go through the model ``chunk`` at a time (default: :data:`CPU_CHUNK` on the CPU, all at
     once on a GPU), in channels-last layout; the result does not depend on ``chunk``. A fitted
-    linear head reads the tone of each image over all its crops (:func:`image_tones`).
+    head scores each image's features averaged over its crops (:func:`image_features`); the score
+    predictor's scores of the crops are averaged.
     """
+    crops = _distinct_crops(crops)
+    if model.has_head:
+        return model.head(image_features(model, crops, device, chunk)).float().cpu()
+    b, k = crops.shape[:2]
+    scores = [model(x).float().cpu() for x, _ in _chunks(crops, device, chunk, tones=False)]
+    return torch.cat(scores).view(b, k).mean(dim=1)
+
+
+@torch.inference_mode()
+def image_features(model: DRIIQA, crops: torch.Tensor, device: torch.device | str,
+                   chunk: int | None = None) -> torch.Tensor:
+    """The head's features of images from their (B, K, 3, S, S) uint8 crops: each crop's, with the tone of
+    its whole image over all K crops (:func:`image_tones`), averaged over the K: (B, F) on ``device``.
+    What the head is fitted to (``dri.stages.head_features``) and what it scores."""
+    crops = _distinct_crops(crops)
+    b, k = crops.shape[:2]
+    features = []
+    for x, tone in _chunks(crops, device, chunk, tones=True):
+        if x.shape[-2:] != (model.config.input_size,) * 2:
+            raise ValueError(f"the head's features need crops of {model.config.input_size} px, got {tuple(x.shape[-2:])}")
+        f_q, f_d = model.represent(x)
+        features.append(model.head.features(f_q, f_d, x, tone))
+    return torch.cat(features).view(b, k, -1).mean(dim=1)
+
+
+def _distinct_crops(crops: torch.Tensor) -> torch.Tensor:
+    """(B, K, 3, S, S) crops, (B, 3, S, S) as K = 1, and K = 1 where an image's crops are one and the same
+    (an image of exactly the input size)."""
     if crops.ndim == 4:
         crops = crops.unsqueeze(1)
     if crops.shape[1] > 1 and bool((crops == crops[:, :1]).all()):
-        crops = crops[:, :1]  # images of exactly the input size: the crops are one and the same
+        crops = crops[:, :1]
+    return crops
+
+
+def _chunks(crops: torch.Tensor, device: torch.device | str, chunk: int | None, tones: bool):
+    """The crops of (B, K, ...) as floats in [0, 1] on ``device``, ``chunk`` at a time, each chunk with its
+    crops' image tones (or ``None``), in channels-last layout."""
     b, k = crops.shape[:2]
     device = torch.device(device)
     if chunk is None:
         chunk = CPU_CHUNK if device.type == "cpu" else b * k
     flat = crops.flatten(0, 1)
-    tones = image_tones(crops) if model.has_head else None
-    scores = []
+    all_tones = image_tones(crops) if tones else None
     for start in range(0, b * k, chunk):
         x = flat[start : start + chunk].to(device).float().div_(255.0).contiguous(memory_format=torch.channels_last)
-        tone = None if tones is None else tones[start : start + chunk].to(device)
-        scores.append(model(x, image_tone=tone).float().cpu())
-    return torch.cat(scores).view(b, k).mean(dim=1)
+        yield x, None if all_tones is None else all_tones[start : start + chunk].to(device)
 
 
 def image_tones(crops: torch.Tensor) -> torch.Tensor:

@@ -27,7 +27,7 @@ from datasets.shards import GroupShards, loader
 
 from . import checkpoint, metrics
 from .config import ConfigError, TrainConfig, to_dict
-from .inference import image_tones, score_batches
+from .inference import image_features, score_batches
 from .loop import LoopState, Schedule, cosine_schedule, make_optimizer, run_loop
 from .models import DRIIQA, create_model
 from .objectives import ContrastiveObjective, ScoreObjective
@@ -255,23 +255,17 @@ def train_stage2(cfg: TrainConfig, rt: Runtime, resume: bool) -> dict[str, Any]:
 @torch.no_grad()
 def head_features(model: DRIIQA, batches, device: torch.device,
                   limit: int) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
-    """The head's features of up to ``limit`` labelled images, each the mean over its crops (the head is
-    linear, so the mean of its scores over the crops, which prediction reports, is its score of the mean;
-    the tone cues are the image's, over all its crops, as in prediction), their labels, and the source
-    each comes from (a crop's content id up to its ``@``: the photo)."""
+    """The head's features of up to ``limit`` labelled images, each the mean over its crops with the tone of
+    the whole image, as prediction scores them (:func:`dri.inference.image_features`), their labels, and
+    the source each comes from (a crop's content id up to its ``@``: the photo)."""
     from datasets.progress import progress
 
     model.eval()
     features, targets, sources = [], [], []
     with progress(total=limit, unit="img", desc="linear head: features") as bar:
         for batch in batches:
-            crops = batch["images"]  # (B, K, 3, S, S) uint8
-            x = crops.flatten(0, 1).to(device).float() / 255
-            f_q, f_d = model.represent(x)
-            tones = image_tones(crops).to(device)  # as prediction reads them: each image's over all its crops
-            f = model.head.features(f_q, f_d, x, tones).view(crops.shape[0], crops.shape[1], -1).mean(1)
             labels = batch["labels"][: limit - len(sources)]
-            features.append(f[: len(labels)].cpu())
+            features.append(image_features(model, batch["images"][: len(labels)], device).cpu())
             targets.append(torch.tensor([float(label["quality"]) for label in labels]))
             sources += [str(label.get("content", "")).split("@")[0] for label in labels]
             bar.update(len(labels))
@@ -305,9 +299,12 @@ def fit_head(cfg: TrainConfig, rt: Runtime) -> dict[str, Any]:
         batches = source.batches("train", split=s2.split, mode="eval", patch=size, batch=hc.batch,
                                  workers=cfg.workers, distributed=False)
         features, targets, sources = head_features(model, batches, rt.device, hc.images)
-        fit = model.head.fit(features, targets, groups=sources)
-        print(f"linear head: {fit['images']} images, penalty {fit['alpha']:.3g}, R^2 {fit['r2']:.3f} "
-              f"({fit['unseen']}: {fit['r2_unseen']:.3f})", file=sys.stderr)
+        fit = model.head.fit(features, targets, groups=sources, kernel=hc.kernel)
+        correction = (f"kernel correction: width 1/{1 / fit['gamma']:.3g}, penalty {fit['kernel_alpha']:.3g}"
+                      if fit["gamma"] else "no kernel correction (it predicts no better)")
+        print(f"linear head: {fit['images']} images, linear penalty {fit['alpha']:.3g}, {correction}; R^2 "
+              f"{fit['r2']:.3f} ({fit['unseen']}: {fit['r2_unseen']:.3f}; the linear map alone "
+              f"{fit['r2_unseen_linear']:.3f})", file=sys.stderr)
         scores, _, labels = evaluate_held_out(model, source, s2.split, hc.batch, cfg.workers, rt.device)
         path = Path(cfg.out) / "head" / "model.pt"
         path.parent.mkdir(parents=True, exist_ok=True)

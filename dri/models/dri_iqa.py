@@ -90,7 +90,8 @@ class DRIIQA(nn.Module):
 
     def full_precision(self) -> set[str]:
         """State-dict names kept in float32 when the weights are exported in half precision: the linear
-        head's standardisation and weights, whose products with unnormalised features would lose digits."""
+        head's standardisation, weights and kernel correction, whose products with unnormalised features
+        would lose digits."""
         return {k for k in self.state_dict() if k.startswith("head.")}
 
     @property

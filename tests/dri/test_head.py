@@ -136,6 +136,84 @@ def test_leaving_sources_out_chooses_the_penalty_that_carries_to_new_sources():
         LinearQualityHead(rep_dim=4).fit(x, y, groups=["one"] * 480)
 
 
+def test_the_kernel_correction_learns_what_the_map_cannot_and_stays_out_where_it_adds_nothing():
+    """A label that bends (a cue that counts whichever way it moves) is beyond a linear map: the
+    correction fits it and predicts sources left out better; on a linear rule no correction is kept and
+    the head is the map alone. Far from every training image the correction fades and the map scores."""
+    g = torch.Generator().manual_seed(0)
+    width = LinearQualityHead.width(4)
+    sources = [f"photo{i % 10}" for i in range(600)]
+    x = torch.randn(600, width, generator=g, dtype=torch.float64)
+    y = x[:, 0] + x[:, 1].square() + 0.05 * torch.randn(600, generator=g, dtype=torch.float64)
+    head = LinearQualityHead(rep_dim=4)
+    fit = head.fit(x, y, groups=sources)
+    assert fit["gamma"] > 0 and fit["kernel_alpha"] > 0 and head.dual.numel() == 600
+    assert fit["r2_unseen"] > fit["r2_unseen_linear"] + 0.1 and fit["r2"] > fit["r2_linear"]
+    linear = LinearQualityHead(rep_dim=4)
+    linear.fit(x, y, groups=sources, kernel=False)
+    assert linear.dual.numel() == 0
+    fresh = torch.randn(200, width, generator=g, dtype=torch.float64)
+    truth = fresh[:, 0] + fresh[:, 1].square()
+    error = lambda h: float((h(fresh).double() - truth).square().mean())  # noqa: E731
+    assert error(head) < 0.9 * error(linear)
+    far = fresh * 50
+    assert torch.allclose(head(far), linear(far), atol=1e-4)
+
+    y_linear = x[:, 0] - 2 * x[:, 3] + 0.1 * torch.randn(600, generator=g, dtype=torch.float64)
+    plain = LinearQualityHead(rep_dim=4)
+    fit = plain.fit(x, y_linear, groups=sources)
+    assert fit["gamma"] == 0 and plain.dual.numel() == 0 and fit["r2_unseen"] == fit["r2_unseen_linear"]
+    by_image = LinearQualityHead(rep_dim=4).fit(x, y, kernel=True)  # one image left out: the closed form
+    assert by_image["gamma"] > 0 and by_image["r2_unseen"] > by_image["r2_unseen_linear"]
+
+
+def test_the_kernel_correction_is_fitted_on_a_bounded_number_of_images(monkeypatch):
+    import dri.models.head as head_module
+
+    monkeypatch.setattr(head_module, "KERNEL_IMAGES", 200)
+    g = torch.Generator().manual_seed(1)
+    x = torch.zeros(600, LinearQualityHead.width(4), dtype=torch.float64)  # constant features: no distance
+    x[:, :3] = torch.randn(600, 3, generator=g, dtype=torch.float64)
+    y = x[:, 0] + x[:, 1].square()
+    head = LinearQualityHead(rep_dim=4)
+    fit = head.fit(x, y, groups=[f"photo{i % 10}" for i in range(600)])
+    assert fit["kernel_images"] == 200 and head.support.shape == (200, x.shape[1]) and fit["images"] == 600
+    z = ((x - head.mean.double()) / head.scale.double()).float()
+    assert torch.allclose(head.support, z[torch.linspace(0, 599, 200).round().long()], atol=1e-5)
+
+
+def test_a_head_with_its_correction_survives_export_and_older_weights_load_without_one(tmp_path):
+    torch.manual_seed(0)
+    model = dri.create_model("dri_iqa_tiny", score_head="linear").eval()
+    x = torch.rand(40, 3, 128, 128, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        f_q, f_d = model.represent(x)
+        features = model.head.features(f_q, f_d, x)
+        target = (features[:, -5] > features[:, -5].median()).float() * features[:, -3].sigmoid()
+        model.head.fit(features, target, groups=[f"s{i % 8}" for i in range(40)], kernel_alphas=(1e-3,))
+        model.head.kernel_alpha.fill_(1e-3)  # kept whether or not it predicted better: this test is about the file
+        scores = model.head(features)
+    path = tmp_path / "w.safetensors"
+    checkpoint.export_safetensors(model, path, "dri_iqa_tiny", {"score_head": "linear"})
+    state, _ = checkpoint.read_weights(path)
+    assert state["head.support"].dtype == torch.float32 and state["head.support"].shape == model.head.support.shape
+    loaded = dri.create_model("dri_iqa_tiny", checkpoint=path).eval()
+    assert torch.equal(loaded.head.support, model.head.support) and torch.equal(loaded.head.dual, model.head.dual)
+    assert torch.allclose(loaded.head(features), scores, atol=1e-5)
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    with safe_open(str(path), "pt") as f:
+        metadata = f.metadata()
+    older = {k: v for k, v in load_file(str(path)).items() if k not in ("head.support", "head.dual", "head.gamma",
+                                                                          "head.kernel_alpha")}
+    save_file(older, str(tmp_path / "old.safetensors"), metadata=metadata)
+    old = dri.create_model("dri_iqa_tiny", checkpoint=tmp_path / "old.safetensors").eval()
+    assert old.has_head and old.head.dual.numel() == 0
+    z = (features - model.head.mean) / model.head.scale
+    assert torch.allclose(old.head(features), z @ model.head.weight + model.head.bias, atol=1e-5)
+
+
 def test_a_fitted_head_gives_the_score_and_keeps_full_precision_in_export(tmp_path):
     torch.manual_seed(0)
     model = dri.create_model("dri_iqa_tiny", score_head="linear").eval()

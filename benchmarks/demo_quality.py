@@ -31,7 +31,11 @@ def main() -> int:
         if not path.is_file():
             print(f"error: {path} not found; run `make demo` first (or pass --outputs)", file=sys.stderr)
             return 2
-    evaluation, run = json.loads(evaluation_path.read_text()), json.loads(run_path.read_text())
+    # the runs record the paths they were given; under the demo's folder they are kept as `outputs/...`,
+    # the folder `make demo` writes by default, whatever OUT was (no machine paths in the results)
+    as_outputs = lambda text: text.replace(str(outputs.resolve()), "outputs").replace(str(outputs), "outputs")  # noqa: E731
+    evaluation = json.loads(as_outputs(evaluation_path.read_text()))
+    run = json.loads(as_outputs(run_path.read_text()))
     split = evaluation["splits"][0]
     levels = evaluation.get("level_consistency") or {}
     info = machine()

@@ -99,7 +99,7 @@ def main(argv=None) -> int:
     names = list(train[0])
     combos = [(n,) for n in names] + [("nss", "dre")] + ([("nss", "score"), tuple(names)] if args.score else [])
     y = np.array(targets)
-    results = {"machine": machine(), "shards": str(root), "teacher": args.teacher, "train_images": len(y),
+    results = {"machine": machine(), "shards": root.name, "teacher": args.teacher, "train_images": len(y),
                "model": args.checkpoint or args.model, "probes": {}}
     for combo in combos:
         xs = np.array([np.concatenate([f[k] for k in combo]) for f in train])

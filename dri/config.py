@@ -180,7 +180,7 @@ class HeadConfig:
     seed: int = 1
     groups: int = 256
     pristine: bool = True  # also fit to each group's pristine reference, labelled 1: where the top of the scale is
-    kernel: bool = True  # add the kernel correction of the linear map's residuals where it predicts sources left out better
+    kernel: bool = True  # add a kernel correction of the linear map's residuals (kept where it predicts 1% better)
     images: int = 512  # training images read at most
     batch: int = 32
 

@@ -301,7 +301,8 @@ def fit_head(cfg: TrainConfig, rt: Runtime) -> dict[str, Any]:
         features, targets, sources = head_features(model, batches, rt.device, hc.images)
         fit = model.head.fit(features, targets, groups=sources, kernel=hc.kernel)
         correction = (f"kernel correction: width 1/{1 / fit['gamma']:.3g}, penalty {fit['kernel_alpha']:.3g}"
-                      if fit["gamma"] else "no kernel correction (it predicts no better)")
+                      if fit["gamma"] else "no kernel correction (head.kernel false)" if not hc.kernel
+                      else "no kernel correction (it does not predict the sources left out 1% better)")
         print(f"linear head: {fit['images']} images, linear penalty {fit['alpha']:.3g}, {correction}; R^2 "
               f"{fit['r2']:.3f} ({fit['unseen']}: {fit['r2_unseen']:.3f}; the linear map alone "
               f"{fit['r2_unseen_linear']:.3f})", file=sys.stderr)

@@ -20,6 +20,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import describe, machine, update_section, write_json  # noqa: E402
 
 
+def _read(path: Path, outputs: Path) -> dict:
+    """A results file of the demo; absolute paths the runs recorded under its folder read as `outputs/...`,
+    the folder `make demo` writes by default (no machine paths in the results)."""
+    return json.loads(path.read_text().replace(f"{outputs.resolve()}/", "outputs/"))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--outputs", default="outputs", help="the demo's output folder (make demo OUT=...)")
@@ -31,11 +37,7 @@ def main() -> int:
         if not path.is_file():
             print(f"error: {path} not found; run `make demo` first (or pass --outputs)", file=sys.stderr)
             return 2
-    # the runs record the paths they were given; under the demo's folder they are kept as `outputs/...`,
-    # the folder `make demo` writes by default, whatever OUT was (no machine paths in the results)
-    as_outputs = lambda text: text.replace(str(outputs.resolve()), "outputs").replace(str(outputs), "outputs")  # noqa: E731
-    evaluation = json.loads(as_outputs(evaluation_path.read_text()))
-    run = json.loads(as_outputs(run_path.read_text()))
+    evaluation, run = _read(evaluation_path, outputs), _read(run_path, outputs)
     split = evaluation["splits"][0]
     levels = evaluation.get("level_consistency") or {}
     info = machine()

@@ -36,14 +36,12 @@ def label_shard(path: str, teacher: str) -> dict[str, float]:
     """The teacher's label of every x1, x2 and y of one shard, on one torch thread (the shards are labelled
     side by side; in the calling process the thread count is restored after, so what runs next there,
     such as the head's features, runs as it would have)."""
-    import torch
+    from degrade import torch_threads
 
     from .decoding import decode
     from .teachers import teacher as find
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with torch_threads(1):
         score = find(teacher)
         labels = {}
         for sample in iter_samples(path):
@@ -54,8 +52,6 @@ def label_shard(path: str, teacher: str) -> dict[str, float]:
             for view, ref in VIEWS:
                 labels[label_key(key, view)] = score(images[view], images[ref])
         return labels
-    finally:
-        torch.set_num_threads(before)
 
 
 def _read_cache(path: Path, teacher: str) -> dict[str, dict]:

@@ -30,6 +30,7 @@ _LAZY = {
     "Preset": ".sampling",
     "sample_plans": ".sampling",
     "set_threads": ".ops._cpu",
+    "torch_threads": ".ops._cpu",
     "torch_path": ".ops._cpu",
 }
 

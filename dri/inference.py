@@ -67,9 +67,9 @@ def score_crops(model: DRIIQA, crops: torch.Tensor, device: torch.device | str, 
     head scores each image's features averaged over its crops (:func:`image_features`); the score
     predictor's scores of the crops are averaged.
     """
-    crops = _distinct_crops(crops)
     if model.has_head:
         return model.head(image_features(model, crops, device, chunk)).float().cpu()
+    crops = _distinct_crops(crops)
     b, k = crops.shape[:2]
     scores = [model(x).float().cpu() for x, _ in _chunks(crops, device, chunk, tones=False)]
     return torch.cat(scores).view(b, k).mean(dim=1)
@@ -82,11 +82,11 @@ def image_features(model: DRIIQA, crops: torch.Tensor, device: torch.device | st
     its whole image over all K crops (:func:`image_tones`), averaged over the K: (B, F) on ``device``.
     What the head is fitted to (``dri.stages.head_features``) and what it scores."""
     crops = _distinct_crops(crops)
+    if crops.shape[-2:] != (model.config.input_size,) * 2:
+        raise ValueError(f"the head's features need crops of {model.config.input_size} px, got {tuple(crops.shape[-2:])}")
     b, k = crops.shape[:2]
     features = []
     for x, tone in _chunks(crops, device, chunk, tones=True):
-        if x.shape[-2:] != (model.config.input_size,) * 2:
-            raise ValueError(f"the head's features need crops of {model.config.input_size} px, got {tuple(x.shape[-2:])}")
         f_q, f_d = model.represent(x)
         features.append(model.head.features(f_q, f_d, x, tone))
     return torch.cat(features).view(b, k, -1).mean(dim=1)

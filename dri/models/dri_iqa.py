@@ -19,12 +19,12 @@ class DRIIQA(nn.Module):
 
     ``model(x)`` scores images (B, 3, H, W) in [0, 1] (with the fitted linear head where the config
     asks for one, else with the score predictor); inputs of another size than
-    ``config.input_size`` are resized to it (use five-crop evaluation for the protocol). When ``x``
-    holds crops of larger images, ``image_tone`` (B, 12) gives the linear head the tone of the image
-    each crop comes from (:func:`dri.models.cues.tone_of_images`; :func:`dri.inference.score_crops`
-    passes it); without it each crop is taken as a whole image. The parts are usable alone:
-    ``represent(x) -> (f_q, f_d)``, ``restore(x, f_d) -> (x_hat, features)``. The pristine prototypes
-    of the RS loss are buffers, saved with the weights.
+    ``config.input_size`` are resized to it (use five-crop evaluation for the protocol). Each input is
+    scored as a whole image: to score an image by its crops with a fitted head, use
+    :func:`dri.inference.score_crops`, which gives the head the image's features averaged over its crops
+    and its tone over all of them. The parts are usable alone: ``represent(x) -> (f_q, f_d)``,
+    ``restore(x, f_d) -> (x_hat, features)``. The pristine prototypes of the RS loss are buffers, saved
+    with the weights.
     """
 
     def __init__(self, config: ModelConfig) -> None:
@@ -64,20 +64,19 @@ class DRIIQA(nn.Module):
             raise RuntimeError("this model was built without the restoration branch (restoration=False)")
         return self.restorer(x, f_d)
 
-    def forward(self, x: torch.Tensor, return_all: bool = False,
-                image_tone: torch.Tensor | None = None) -> torch.Tensor | dict[str, Any]:
+    def forward(self, x: torch.Tensor, return_all: bool = False) -> torch.Tensor | dict[str, Any]:
         size = self.config.input_size
         if x.shape[-2:] != (size, size):
             x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
         f_q, f_d = self.dre(x)
         if self.has_head and not return_all:  # the head reads DRE-Net's vectors and the image alone
-            return self.head(self.head.features(f_q, f_d, x, image_tone))
+            return self.head(self.head.features(f_q, f_d, x))
         x_hat = features = residual = None
         if self.restorer is not None:
             x_hat, features = self.restorer(x, f_d)
             residual = x - x_hat
         predicted = self.predictor(x, f_q, residual, features)
-        score = self.head(self.head.features(f_q, f_d, x, image_tone)) if self.has_head else predicted
+        score = self.head(self.head.features(f_q, f_d, x)) if self.has_head else predicted
         if not return_all:
             return score
         return {"score": score, "predictor_score": predicted, "f_q": f_q, "f_d": f_d, "x_hat": x_hat,

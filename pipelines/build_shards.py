@@ -1,6 +1,6 @@
 """``python -m pipelines.build_shards``: dual-representation groups as WebDataset shards, built with Ray.
 
-With no options it builds a small demo set from the built-in photos. Rerunning the same command
+With no options it builds a small set from the built-in photos. Rerunning the same command
 resumes an interrupted build; see ``pipelines.build`` for the library.
 """
 from __future__ import annotations

@@ -38,9 +38,9 @@ $(VENV)/.installed-dev: setup.cfg pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@ $(VENV)/.installed
 
-# The whole path on the built-in photos and dead-leaves images (about 7 minutes on 2 idle cores): gallery, shards (built by
-# dri.train when missing), two-stage training, the linear quality head, evaluation on held-out
-# crops, prediction.
+# The whole path on the built-in photos and dead-leaves images (about 7 minutes on 2 idle cores):
+# gallery, shards (built by dri.train when missing), two-stage training, the linear quality head,
+# evaluation on held-out crops, prediction.
 demo: $(VENV)/.installed
 	$(PY) -m degrade.gallery --out $(OUT)/gallery.png
 	$(PY) -m dri.train --out $(OUT)/run --shards.path $(OUT)/shards --head.path $(OUT)/shards-head --resume

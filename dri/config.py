@@ -1,8 +1,8 @@
 """Training configuration: typed dataclasses, loaded from YAML, with dotted command-line overrides.
 
-``TrainConfig()`` is the tiny recipe, the demo (``dri/configs/tiny.yaml`` spells it
-out); ``dri/configs/base.yaml`` is the paper-scale recipe of the SPEC. Overrides name a field by
-its dotted path: ``--stage2.lr 1e-4 --model.overrides.restoration false``.
+``TrainConfig()`` is the tiny recipe of the demo (``dri/configs/tiny.yaml`` spells it out);
+``dri/configs/base.yaml`` is the paper-scale recipe of the SPEC. Overrides name a field by its dotted
+path: ``--stage2.lr 1e-4 --model.overrides.restoration false``.
 """
 from __future__ import annotations
 

@@ -3,9 +3,9 @@
 With no options it runs the tiny recipe end to end on the built-in photos and procedural dead-leaves
 images (60/40): builds the demo shards if they are missing, trains stage 1 (contrastive DRE-Net) and
 stage 2 (score predictor with restoration assistance) on pseudo-MOS labels derived from the shards,
-and evaluates on held-out contents. Where ``head.fit`` is set (the release recipe), a linear quality head is then fitted in
-closed form to the same kind of labels (``--stage head`` does that step alone). Settings come from
-``--config`` (YAML) and dotted overrides, e.g. ``--stage2.lr 1e-4``.
+and evaluates on held-out contents. Where ``head.fit`` is set (both recipes), a linear quality head is
+then fitted in closed form to the same kind of labels (``--stage head`` does that step alone).
+Settings come from ``--config`` (YAML) and dotted overrides, e.g. ``--stage2.lr 1e-4``.
 Under ``torchrun --nproc_per_node N -m dri.train`` it trains with DDP.
 """
 from __future__ import annotations

@@ -23,7 +23,10 @@ degraded versions; and four diagnostics: how far the photos' pristine scores lie
 against the oracle once each photo's pristine score is subtracted (what content costs), how often
 the restoration branch brings a degraded image closer to its pristine photo, and the SRCC against
 the full-reference teacher the model learned from (``--teacher``; beside it the teacher's own SRCC
-against the oracle, which bounds what learning it could give). Writes
+against the oracle, which bounds what learning it could give). It also says where the SRCC against
+the oracle goes: each type's and each photo's mean rank under the score minus its mean rank under the
+oracle (and under the teacher), which tells a type the model weighs unlike the oracle from a photo
+whose content it takes for a distortion. Writes
 ``benchmarks/results/transfer.json`` and the ``bench_transfer`` section of BENCHMARKS.md
 (``--no-report`` to skip).
 
@@ -48,7 +51,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 from PIL import Image
-from scipy.stats import spearmanr
+from scipy.stats import rankdata, spearmanr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -360,7 +363,22 @@ def summarise(items: list[dict], scores: list[float]) -> dict:
                                          [i["ms_ssim"] for i in items]),
         "oracle_within_level": within_oracle(by_curve.values()),
         "per_type": per_type,
+        # where the SRCC against the oracle goes: each type's and each photo's mean rank under the score
+        # minus its mean rank under the oracle (and under the teacher), a share of the cell's images
+        "rank_bias": rank_bias(items, "ms_ssim"),
+        "rank_bias_teacher": rank_bias(items, "teacher"),
     }
+
+
+def rank_bias(items: list[dict], reference: str) -> dict[str, dict[str, float]]:
+    """For each type (``pristine`` included) and each photo, the mean over its images of the score's rank
+    minus the rank by ``reference``, both as a share of the images (ties averaged): positive where the
+    model ranks them better than the reference does. Each is 0 for a model that ranks like the reference."""
+    n = len(items)
+    delta = (rankdata([i["score"] for i in items]) - rankdata([i[reference] for i in items])) / n
+    return {key: {value: float(np.mean([d for d, i in zip(delta, items) if i[key] == value]))
+                  for value in dict.fromkeys(i[key] for i in items)}
+            for key in ("type", "photo")}
 
 
 def within_oracle(curves) -> float:
@@ -464,6 +482,25 @@ def markdown(results: dict) -> str:
         per = model["cells"]["unseen"]["per_type"]
         lines.append(f"| {name} | " + " | ".join(f"{per[t]['within_level']:.2f} / {per[t]['srcc_oracle']:.2f}"
                                                  for t in types) + " |")
+    kinds = ["pristine"] + types
+    lines += ["", "Where the ranking against MS-SSIM goes, unseen photos: each type's mean rank under the model's "
+              "score minus its mean rank under MS-SSIM, as a share of the cell's images (+0.10: ranked 10% of "
+              "the images higher than MS-SSIM ranks it; 0 for a model that ranks like MS-SSIM), then against "
+              "the teacher:", "",
+              "| model | against | " + " | ".join(kinds) + " |", "|---|---|" + "---:|" * len(kinds)]
+    for name, model in results["models"].items():
+        cell = model["cells"]["unseen"]
+        for against, key in (("MS-SSIM", "rank_bias"), ("teacher", "rank_bias_teacher")):
+            if key in cell:
+                biases = " | ".join(f"{cell[key]['type'][k]:+.2f}" for k in kinds)
+                lines.append(f"| {name} | {against} | {biases} |")
+    photos = results["photos"]["unseen"]
+    lines += ["", "The same per unseen photo, against MS-SSIM (what a photo's content costs):", "",
+              "| model | " + " | ".join(photos) + " |", "|---|" + "---:|" * len(photos)]
+    for name, model in results["models"].items():
+        cell = model["cells"]["unseen"]
+        if "rank_bias" in cell:
+            lines.append(f"| {name} | " + " | ".join(f"{cell['rank_bias']['photo'][p]:+.2f}" for p in photos) + " |")
     oracle = results["oracle_within_level"]
     lines += ["", f"The oracle's own within-photo level SRCC: {oracle:.3f}."]
     if NIQE_NAME in results["models"]:

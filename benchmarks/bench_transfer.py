@@ -475,38 +475,42 @@ def markdown(results: dict) -> str:
                          f"{r['pristine_above_degraded']:.2f} | {r['pristine_range']:.3f} | "
                          f"{r['srcc_oracle_offset_free']:.3f} | {_or_na(r['restoration_closer'])} | "
                          f"{r['srcc_teacher']:.3f} ({r['teacher_srcc_oracle']:.3f}) |")
-    types = list(INDEPENDENT)
-    lines += ["", "Per type on unseen photos, independent code (within-photo level SRCC / SRCC vs MS-SSIM):", "",
-              "| model | " + " | ".join(types) + " |", "|---|" + "---:|" * len(types)]
-    for name, model in results["models"].items():
-        per = model["cells"]["unseen"]["per_type"]
-        lines.append(f"| {name} | " + " | ".join(f"{per[t]['within_level']:.2f} / {per[t]['srcc_oracle']:.2f}"
-                                                 for t in types) + " |")
-    kinds = ["pristine"] + types
-    lines += ["", "Where the ranking against MS-SSIM goes, unseen photos: each type's mean rank under the model's "
-              "score minus its mean rank under MS-SSIM, as a share of the cell's images (+0.10: ranked 10% of "
-              "the images higher than MS-SSIM ranks it; 0 for a model that ranks like MS-SSIM), then against "
-              "the teacher:", "",
-              "| model | against | " + " | ".join(kinds) + " |", "|---|---|" + "---:|" * len(kinds)]
-    for name, model in results["models"].items():
-        cell = model["cells"]["unseen"]
-        for against, key in (("MS-SSIM", "rank_bias"), ("teacher", "rank_bias_teacher")):
-            if key in cell:
-                biases = " | ".join(f"{cell[key]['type'][k]:+.2f}" for k in kinds)
-                lines.append(f"| {name} | {against} | {biases} |")
-    photos = results["photos"]["unseen"]
-    lines += ["", "The same per unseen photo, against MS-SSIM (what a photo's content costs):", "",
-              "| model | " + " | ".join(photos) + " |", "|---|" + "---:|" * len(photos)]
-    for name, model in results["models"].items():
-        cell = model["cells"]["unseen"]
-        if "rank_bias" in cell:
-            lines.append(f"| {name} | " + " | ".join(f"{cell['rank_bias']['photo'][p]:+.2f}" for p in photos) + " |")
+    lines += _unseen_tables(results)
     oracle = results["oracle_within_level"]
     lines += ["", f"The oracle's own within-photo level SRCC: {oracle:.3f}."]
     if NIQE_NAME in results["models"]:
         lines.append("NIQE's score is its distance negated (higher is better), so its pristine and degraded means "
                      "and its pristine range are on a scale of their own.")
     return "\n".join(lines)
+
+
+def _unseen_tables(results: dict) -> list[str]:
+    """The per-type and rank-bias tables of the unseen cell, for the models scored on it (none without it)."""
+    scored = {name: model["cells"]["unseen"] for name, model in results["models"].items() if "unseen" in model["cells"]}
+    if not scored:
+        return []
+    types = list(INDEPENDENT)
+    lines = ["", "Per type on unseen photos, independent code (within-photo level SRCC / SRCC vs MS-SSIM):", "",
+             "| model | " + " | ".join(types) + " |", "|---|" + "---:|" * len(types)]
+    for name, cell in scored.items():
+        per = cell["per_type"]
+        lines.append(f"| {name} | " + " | ".join(f"{per[t]['within_level']:.2f} / {per[t]['srcc_oracle']:.2f}"
+                                                 for t in types) + " |")
+    kinds = ["pristine"] + types
+    lines += ["", "Where the ranking against MS-SSIM goes, unseen photos: each type's mean rank under the model's "
+              "score minus its mean rank under MS-SSIM, as a share of the cell's images (+0.10: placed on average "
+              "10% of the images higher than MS-SSIM places it; 0 for a model that ranks like MS-SSIM), then "
+              "against the teacher:", "",
+              "| model | against | " + " | ".join(kinds) + " |", "|---|---|" + "---:|" * len(kinds)]
+    for name, cell in scored.items():
+        for against, key in (("MS-SSIM", "rank_bias"), ("teacher", "rank_bias_teacher")):
+            lines.append(f"| {name} | {against} | " + " | ".join(f"{cell[key]['type'][k]:+.2f}" for k in kinds) + " |")
+    photos = results["photos"]["unseen"]
+    lines += ["", "The same per unseen photo, against MS-SSIM (what a photo's content costs):", "",
+              "| model | " + " | ".join(photos) + " |", "|---|" + "---:|" * len(photos)]
+    for name, cell in scored.items():
+        lines.append(f"| {name} | " + " | ".join(f"{cell['rank_bias']['photo'][p]:+.2f}" for p in photos) + " |")
+    return lines
 
 
 NIQE_NAME = "NIQE (classical, fitted on the built-in photos)"

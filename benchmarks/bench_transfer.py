@@ -363,8 +363,7 @@ def summarise(items: list[dict], scores: list[float]) -> dict:
                                          [i["ms_ssim"] for i in items]),
         "oracle_within_level": within_oracle(by_curve.values()),
         "per_type": per_type,
-        # where the SRCC against the oracle goes: each type's and each photo's mean rank under the score
-        # minus its mean rank under the oracle (and under the teacher), a share of the cell's images
+        # where the SRCC against the oracle (and the teacher) goes, per type and per photo
         "rank_bias": rank_bias(items, "ms_ssim"),
         "rank_bias_teacher": rank_bias(items, "teacher"),
     }
